@@ -1,0 +1,1 @@
+"""LLM analytics service: PostHog-compatible datasets, provider keys, evaluations and summaries."""
