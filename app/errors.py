@@ -1,0 +1,313 @@
+"""The APIError family and the handlers that render PostHog's error shape (SPEC §4).
+
+    APIError                      {"type", "code", "detail", "attr"} with a status
+    ├── ValidationFailed          400 validation_error
+    ├── NotAuthenticated          401 authentication_error
+    ├── PermissionDenied          403 authentication_error
+    ├── NotFound                  404 invalid_request
+    ├── MethodNotAllowed          405 invalid_request (empty body)
+    ├── PayloadTooLarge           413 invalid_request
+    ├── UnsupportedMediaType      415 invalid_request
+    ├── Throttled                 429 throttled_error (+ Retry-After)
+    └── UpstreamError             502/503/504 server_error
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.jsonutil import JSONResponse
+
+logger = logging.getLogger("app.errors")
+
+
+class APIError(Exception):
+    status_code = 500
+    type = "server_error"
+    code = "error"
+    default_detail = "A server error occurred."
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        code: str | None = None,
+        attr: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.detail = detail or self.default_detail
+        if code is not None:
+            self.code = code
+        self.attr = attr
+        self.headers = headers or {}
+        super().__init__(self.detail)
+
+    def body(self) -> dict[str, Any]:
+        return {"type": self.type, "code": self.code, "detail": self.detail, "attr": self.attr}
+
+
+class ValidationFailed(APIError):
+    status_code = 400
+    type = "validation_error"
+    code = "invalid_input"
+    default_detail = "Invalid input."
+
+
+class NotAuthenticated(APIError):
+    status_code = 401
+    type = "authentication_error"
+    code = "not_authenticated"
+    default_detail = "Authentication credentials were not provided."
+
+
+class PermissionDenied(APIError):
+    status_code = 403
+    type = "authentication_error"
+    code = "permission_denied"
+    default_detail = "You do not have permission to perform this action."
+
+
+class NotFound(APIError):
+    status_code = 404
+    type = "invalid_request"
+    code = "not_found"
+    default_detail = "Not found."
+
+
+class MethodNotAllowed(APIError):
+    status_code = 405
+    type = "invalid_request"
+    code = "method_not_allowed"
+    default_detail = "Method not allowed."
+
+
+class PayloadTooLarge(APIError):
+    status_code = 413
+    type = "invalid_request"
+    code = "payload_too_large"
+    default_detail = "Request body is too large."
+
+
+class UnsupportedMediaType(APIError):
+    status_code = 415
+    type = "invalid_request"
+    code = "unsupported_media_type"
+    default_detail = "Unsupported media type in request."
+
+
+class Throttled(APIError):
+    status_code = 429
+    type = "throttled_error"
+    code = "throttled"
+
+    def __init__(self, retry_after: int, detail: str | None = None) -> None:
+        seconds = max(1, int(retry_after))
+        super().__init__(
+            detail or f"Request was throttled. Expected available in {seconds} seconds.",
+            headers={"Retry-After": str(seconds)},
+        )
+
+
+class UpstreamError(APIError):
+    """A dependency (provider, database) failed; the status says which way."""
+
+    status_code = 502
+    type = "server_error"
+    code = "upstream_error"
+    default_detail = "The upstream service failed."
+
+    def __init__(self, detail: str | None = None, *, status_code: int = 502, code: str | None = None):
+        super().__init__(detail, code=code)
+        self.status_code = status_code
+
+
+class ErrorBody(BaseModel):
+    """PostHog's error shape, for the OpenAPI document."""
+
+    type: str
+    code: str
+    detail: str
+    attr: str | None = None
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` entries documenting the error shape for the given statuses."""
+    descriptions = {
+        400: "Validation error",
+        401: "Missing or unknown API key",
+        403: "Missing scope or team not accessible",
+        404: "Not found",
+        405: "Method not allowed",
+        413: "Body too large",
+        415: "Unsupported media type",
+        429: "Throttled",
+        502: "Upstream provider failed",
+        503: "Database unavailable",
+        504: "Upstream provider timed out",
+    }
+    return {
+        status: {"model": ErrorBody, "description": descriptions.get(status, "Error")}
+        for status in statuses
+    }
+
+
+# --- rendering validation errors the way DRF words them --------------------------------------
+
+_PYDANTIC_TO_DRF: dict[str, tuple[str, str | None]] = {
+    "missing": ("required", "This field is required."),
+    "string_too_long": ("max_length", None),
+    "too_long": ("max_length", None),
+    "string_too_short": ("blank", "This field may not be blank."),
+    "too_short": ("min_length", None),
+    "uuid_parsing": ("invalid", "Must be a valid UUID."),
+    "uuid_type": ("invalid", "Must be a valid UUID."),
+    "bool_parsing": ("invalid", "Must be a valid boolean."),
+    "bool_type": ("invalid", "Must be a valid boolean."),
+    "int_parsing": ("invalid", "A valid integer is required."),
+    "int_type": ("invalid", "A valid integer is required."),
+    "int_from_float": ("invalid", "A valid integer is required."),
+    "datetime_parsing": ("invalid", None),
+    "datetime_from_date_parsing": ("invalid", None),
+    "datetime_type": ("invalid", None),
+    "literal_error": ("invalid_choice", None),
+    "enum": ("invalid_choice", None),
+    "string_type": ("invalid", "Not a valid string."),
+    "list_type": ("not_a_list", None),
+    "dict_type": ("invalid", None),
+    "model_type": ("invalid", None),
+    "model_attributes_type": ("invalid", None),
+    "json_invalid": ("parse_error", "JSON parse error."),
+}
+
+
+def _attr_from_loc(loc: Sequence[int | str]) -> str | None:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    # Pydantic names union/function members in the location; they are not fields.
+    parts = [p for p in parts if not p.startswith(("function-", "literal[", "union["))]
+    return ".".join(parts) or None
+
+
+def validation_error_from_pydantic(errors: Sequence[Any]) -> ValidationFailed:
+    """Turn the first pydantic error into one DRF-style 400 with a dotted `attr`."""
+    if not errors:
+        return ValidationFailed()
+    err = errors[0]
+    kind = str(err.get("type", ""))
+    attr = _attr_from_loc(err.get("loc", ()))
+    code, detail = _PYDANTIC_TO_DRF.get(kind, ("invalid", None))
+    if detail is None:
+        message = str(err.get("msg", "Invalid input."))
+        if message.startswith("Value error, "):
+            message = message.removeprefix("Value error, ")
+        if kind in ("literal_error", "enum"):
+            message = f'"{err.get("input")}" is not a valid choice. {message}.'
+        detail = message
+    ctx = err.get("ctx") or {}
+    if kind == "value_error" and isinstance(ctx.get("error"), APIErrorCarrier):
+        carried = ctx["error"]
+        code, detail = carried.code, carried.detail
+    return ValidationFailed(detail, code=code, attr=attr)
+
+
+class APIErrorCarrier(ValueError):
+    """Raise from a pydantic validator to choose the DRF `code` and exact `detail`."""
+
+    def __init__(self, detail: str, code: str = "invalid") -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.code = code
+
+
+# --- handlers --------------------------------------------------------------------------------
+
+
+def render(error: APIError) -> Response:
+    if isinstance(error, MethodNotAllowed):
+        return Response(status_code=405, headers=error.headers)
+    return JSONResponse(error.body(), status_code=error.status_code, headers=error.headers)
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, APIError)
+    if exc.status_code >= 500:
+        logger.warning("dependency failure: %s %s", exc.status_code, exc.detail)
+    return render(exc)
+
+
+async def _request_validation(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return render(validation_error_from_pydantic(exc.errors()))
+
+
+_STATUS_ERRORS: dict[int, type[APIError]] = {
+    400: ValidationFailed,
+    401: NotAuthenticated,
+    403: PermissionDenied,
+    404: NotFound,
+    405: MethodNotAllowed,
+    413: PayloadTooLarge,
+    415: UnsupportedMediaType,
+}
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    error_cls = _STATUS_ERRORS.get(exc.status_code)
+    if error_cls is None:
+        error = APIError(str(exc.detail))
+        error.status_code = exc.status_code
+        error.type = "server_error" if exc.status_code >= 500 else "invalid_request"
+        return render(error)
+    return render(error_cls())
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> Response:
+    logger.warning("database unavailable: %s", type(exc).__name__)
+    return render(
+        UpstreamError(
+            "The database is unavailable, please retry shortly.",
+            status_code=503,
+            code="database_unavailable",
+        )
+    )
+
+
+async def _database_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DBAPIError)
+    if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+        return await _database_unavailable(request, exc)
+    return await _unhandled(request, exc)
+
+
+async def _unhandled(request: Request, exc: Exception) -> Response:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return render(APIError())
+
+
+def _is_connection_failure(exc: BaseException) -> bool:
+    return isinstance(exc, ConnectionError | OSError) and not isinstance(exc, FileNotFoundError)
+
+
+async def _os_error(request: Request, exc: Exception) -> Response:
+    if _is_connection_failure(exc):
+        return await _database_unavailable(request, exc)
+    return await _unhandled(request, exc)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(APIError, _api_error)
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(PoolTimeoutError, _database_unavailable)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(OSError, _os_error)
+    app.add_exception_handler(Exception, _unhandled)

@@ -1,0 +1,24 @@
+"""ORM tables, one module per aggregate; importing this package registers them all for Alembic."""
+
+from app.models.api_key import PersonalAPIKey
+from app.models.dataset import Dataset, DatasetItem
+from app.models.evaluation import Evaluation, EvaluationRun
+from app.models.provider_key import EvaluationConfig, LLMProviderKey
+from app.models.summary import RateLimitCounter, SummaryCacheEntry
+from app.models.tenancy import Organization, OrganizationMembership, Team, User
+
+__all__ = [
+    "Dataset",
+    "DatasetItem",
+    "Evaluation",
+    "EvaluationConfig",
+    "EvaluationRun",
+    "LLMProviderKey",
+    "Organization",
+    "OrganizationMembership",
+    "PersonalAPIKey",
+    "RateLimitCounter",
+    "SummaryCacheEntry",
+    "Team",
+    "User",
+]

@@ -1,0 +1,38 @@
+"""Evaluation-summary cache and the per-team throttle counters, shared by all replicas."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import ForeignKey, String, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, utcnow
+
+
+class SummaryCacheEntry(Base):
+    __tablename__ = "evaluation_summary_cache"
+
+    team_id: Mapped[int] = mapped_column(
+        ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
+    )
+    # sha256 over evaluation id, filter and the analysed runs' ids and verdicts.
+    cache_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=text("now()"))
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
+
+
+class RateLimitCounter(Base):
+    """Fixed-window request counters: one row per team, bucket and window start."""
+
+    __tablename__ = "rate_limit_counters"
+
+    team_id: Mapped[int] = mapped_column(
+        ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
+    )
+    bucket: Mapped[str] = mapped_column(String(32), primary_key=True)
+    window_start: Mapped[dt.datetime] = mapped_column(primary_key=True)
+    count: Mapped[int] = mapped_column(default=0)

@@ -1,0 +1,99 @@
+"""Every setting of the service (SPEC §9), read once from the environment and `.env`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LLMProviderName = Literal[
+    "openai",
+    "anthropic",
+    "gemini",
+    "openrouter",
+    "fireworks",
+    "together_ai",
+    "azure_openai",
+    "openai_compatible",
+]
+
+
+class Settings(BaseSettings):
+    """Service configuration; build one per process (or per test app) and inject it."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    app_env: Literal["development", "production"] = "development"
+    database_url: str | None = None
+    test_database_url: str | None = None
+    data_dir: Path = Path(".data")
+    encryption_keys: SecretStr | None = None
+    max_request_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+
+    openai_base_url: str = "https://api.openai.com/v1"
+    anthropic_base_url: str = "https://api.anthropic.com"
+    gemini_base_url: str = "https://generativelanguage.googleapis.com"
+    openrouter_base_url: str = "https://openrouter.ai/api/v1"
+    fireworks_base_url: str = "https://api.fireworks.ai/inference/v1"
+    together_base_url: str = "https://api.together.xyz/v1"
+
+    provider_timeout_seconds: float = Field(default=10.0, gt=0)
+    summary_timeout_seconds: float = Field(default=120.0, gt=0)
+    default_llm_provider: LLMProviderName | None = None
+    default_llm_api_key: SecretStr | None = None
+    summary_model_openai: str = "gpt-4.1-mini"
+    summary_model_anthropic: str = "claude-sonnet-4-5"
+    summary_model_gemini: str = "gemini-2.5-flash"
+    summary_model_openrouter: str = "openai/gpt-4.1-mini"
+    summary_model_fireworks: str = "accounts/fireworks/models/llama-v3p3-70b-instruct"
+    summary_model_together_ai: str = "meta-llama/Llama-3.3-70B-Instruct-Turbo"
+    summary_model_azure_openai: str = "gpt-4.1-mini"
+    summary_model_openai_compatible: str = "default"
+    summary_cache_ttl_seconds: int = Field(default=3600, ge=0)
+    summary_throttle_burst: int = Field(default=50, ge=1)
+    summary_throttle_sustained: int = Field(default=200, ge=1)
+    summary_throttle_daily: int = Field(default=500, ge=1)
+
+    allow_private_provider_urls: bool = False
+    trial_eval_limit: int = Field(default=100, ge=0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["json", "console"] = "json"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("default_llm_provider", mode="before")
+    @classmethod
+    def _provider_alias(cls, value: object) -> object:
+        if value == "":
+            return None
+        return "gemini" if value == "google" else value
+
+    @field_validator("database_url", "test_database_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env == "production"
+
+    def summary_model_for(self, provider: str) -> str:
+        value: str = getattr(self, f"summary_model_{provider}")
+        return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, for entry points (CLI, uvicorn factory); apps receive them."""
+    return Settings()
