@@ -1,4 +1,4 @@
-"""Engine and session factories, the per-request session (the transaction boundary), the ORM base."""
+"""Engine and session factories, the per-request session (transaction boundary), ORM base."""
 
 from __future__ import annotations
 
@@ -11,7 +11,12 @@ import uuid_utils.compat as uuid_compat
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, func
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {

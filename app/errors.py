@@ -1,15 +1,15 @@
 """The APIError family and the handlers that render PostHog's error shape (SPEC §4).
 
-    APIError                      {"type", "code", "detail", "attr"} with a status
-    ├── ValidationFailed          400 validation_error
-    ├── NotAuthenticated          401 authentication_error
-    ├── PermissionDenied          403 authentication_error
-    ├── NotFound                  404 invalid_request
-    ├── MethodNotAllowed          405 invalid_request (empty body)
-    ├── PayloadTooLarge           413 invalid_request
-    ├── UnsupportedMediaType      415 invalid_request
-    ├── Throttled                 429 throttled_error (+ Retry-After)
-    └── UpstreamError             502/503/504 server_error
+APIError                      {"type", "code", "detail", "attr"} with a status
+├── ValidationFailed          400 validation_error
+├── NotAuthenticated          401 authentication_error
+├── PermissionDenied          403 authentication_error
+├── NotFound                  404 invalid_request
+├── MethodNotAllowed          405 invalid_request (empty body)
+├── PayloadTooLarge           413 invalid_request
+├── UnsupportedMediaType      415 invalid_request
+├── Throttled                 429 throttled_error (+ Retry-After)
+└── UpstreamError             502/503/504 server_error
 """
 
 from __future__ import annotations
@@ -125,7 +125,9 @@ class UpstreamError(APIError):
     code = "upstream_error"
     default_detail = "The upstream service failed."
 
-    def __init__(self, detail: str | None = None, *, status_code: int = 502, code: str | None = None):
+    def __init__(
+        self, detail: str | None = None, *, status_code: int = 502, code: str | None = None
+    ):
         super().__init__(detail, code=code)
         self.status_code = status_code
 

@@ -24,7 +24,7 @@ def _database_url() -> str:
     url = config.attributes.get("database_url")
     if url:
         return str(url)
-    from app.cli import resolve_database_url
+    from app.embedded_pg import resolve_database_url
     from app.settings import get_settings
 
     return resolve_database_url(get_settings())

@@ -34,9 +34,7 @@ class Dataset(TimestampMixin, Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
-    team_id: Mapped[int] = mapped_column(
-        ForeignKey("teams.id", ondelete="CASCADE"), index=True
-    )
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(400))
     description: Mapped[str | None] = mapped_column(Text, default=None)
     metadata_: Mapped[Any] = mapped_column("metadata", JSONB(none_as_null=True), default=None)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
@@ -16,7 +15,9 @@ from app.models.tenancy import User
 
 class LLMProviderKey(TimestampMixin, Base):
     __tablename__ = "llm_provider_keys"
-    __table_args__ = (Index("ix_llm_provider_keys_team_created", "team_id", text("created_at DESC")),)
+    __table_args__ = (
+        Index("ix_llm_provider_keys_team_created", "team_id", text("created_at DESC")),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
     team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
@@ -44,9 +45,7 @@ class EvaluationConfig(TimestampMixin, Base):
     __tablename__ = "evaluation_configs"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
-    team_id: Mapped[int] = mapped_column(
-        ForeignKey("teams.id", ondelete="CASCADE"), unique=True
-    )
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), unique=True)
     trial_eval_limit: Mapped[int] = mapped_column(default=100)
     trial_evals_used: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     active_provider_key_id: Mapped[uuid.UUID | None] = mapped_column(

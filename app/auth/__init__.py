@@ -1,0 +1,1 @@
+"""Personal API keys, scopes and team resolution (SPEC §3)."""

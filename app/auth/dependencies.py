@@ -1,0 +1,132 @@
+"""Request dependencies: who is calling, with which scopes, on which team.
+
+Each endpoint names its scope through one alias below (`DatasetRead`, `ProviderKeyWrite`, …).
+The dependency runs SPEC §3's checks in order — 401, 403 (scope), 404/403 (team) — and then
+raises whatever the route class found wrong with the body or query (415/400), so a caller
+without access never learns anything from validation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from app.auth.repository import IdentityRepository
+from app.auth.scopes import has_scope
+from app.db import SessionDep
+from app.errors import NotAuthenticated, NotFound, PermissionDenied
+from app.models import Organization, PersonalAPIKey, Team, User
+from app.routing import raise_deferred_error
+
+CURRENT_TEAM = "@current"
+# Declared so the OpenAPI document has a bearer scheme and Swagger UI's "Authorize" works;
+# the header itself is checked in `resolve_team` to give SPEC §3's exact errors.
+bearer_scheme = HTTPBearer(
+    auto_error=False, scheme_name="PersonalAPIKey", description="Personal API key (phx_…)"
+)
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
+TEAM_PATH_DESCRIPTION = "Team (environment/project) id, or `@current` for the key owner's team."
+
+
+@dataclass(frozen=True)
+class TeamContext:
+    """The authenticated caller and the team the path names; handed to every handler."""
+
+    team: Team
+    organization: Organization
+    user: User
+    key: PersonalAPIKey
+
+    @property
+    def team_id(self) -> int:
+        return self.team.id
+
+
+def _bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise NotAuthenticated()
+    return token
+
+
+def _parse_team_ref(raw: str, user: User) -> int:
+    if raw == CURRENT_TEAM:
+        if user.current_team_id is None:
+            raise NotFound("The user has no current project.")
+        return user.current_team_id
+    try:
+        team_id = int(raw)
+    except ValueError:
+        raise NotFound() from None
+    if not 0 < team_id < 2**31:
+        raise NotFound()
+    return team_id
+
+
+async def resolve_team(request: Request, session: Any, team_ref: str, scope: str) -> TeamContext:
+    repo = IdentityRepository(session)
+    found = await repo.key_by_secret(_bearer_token(request))
+    if found is None:
+        raise NotAuthenticated("Invalid personal API key.", code="authentication_failed")
+    key, user = found
+    await repo.touch_key(key)
+    if not has_scope(key.scopes, scope):
+        raise PermissionDenied(f"API key missing required scope '{scope}'")
+
+    team_id = _parse_team_ref(team_ref, user)
+    access = await repo.team_access(team_id, user.id)
+    if access is None:
+        raise NotFound("Project not found.")
+    if not access.is_member:
+        raise PermissionDenied("You don't have access to the project.")
+    if key.scoped_teams and team_id not in key.scoped_teams:
+        raise PermissionDenied("API key is not allowed to access this project.")
+    if key.scoped_organizations and access.organization.id not in key.scoped_organizations:
+        raise PermissionDenied("API key is not allowed to access this organization.")
+
+    raise_deferred_error(request)
+    return TeamContext(team=access.team, organization=access.organization, user=user, key=key)
+
+
+def _environment_scope(scope: str) -> Any:
+    async def dependency(
+        request: Request,
+        session: SessionDep,
+        _bearer: BearerDep,
+        environment_id: Annotated[str, Path(description=TEAM_PATH_DESCRIPTION)],
+    ) -> TeamContext:
+        return await resolve_team(request, session, environment_id, scope)
+
+    dependency.__name__ = f"require_{scope.replace(':', '_')}"
+    return dependency
+
+
+def _project_scope(scope: str) -> Any:
+    async def dependency(
+        request: Request,
+        session: SessionDep,
+        _bearer: BearerDep,
+        project_id: Annotated[str, Path(description=TEAM_PATH_DESCRIPTION)],
+    ) -> TeamContext:
+        return await resolve_team(request, session, project_id, scope)
+
+    dependency.__name__ = f"require_{scope.replace(':', '_')}"
+    return dependency
+
+
+# `/api/environments/{environment_id}/…` families
+DatasetRead = Annotated[TeamContext, Depends(_environment_scope("dataset:read"))]
+DatasetWrite = Annotated[TeamContext, Depends(_environment_scope("dataset:write"))]
+EvaluationRead = Annotated[TeamContext, Depends(_environment_scope("evaluation:read"))]
+EvaluationWrite = Annotated[TeamContext, Depends(_environment_scope("evaluation:write"))]
+
+# `/api/environments/{project_id}/llm_analytics/…` families
+ProviderKeyRead = Annotated[TeamContext, Depends(_project_scope("llm_provider_key:read"))]
+ProviderKeyWrite = Annotated[TeamContext, Depends(_project_scope("llm_provider_key:write"))]
+LLMAnalyticsRead = Annotated[TeamContext, Depends(_project_scope("llm_analytics:read"))]
+LLMAnalyticsWrite = Annotated[TeamContext, Depends(_project_scope("llm_analytics:write"))]

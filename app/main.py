@@ -1,0 +1,89 @@
+"""The application factory: `create_app(settings)` wires routers, middleware and the lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from app import ops
+from app.db import create_engine, create_sessionmaker
+from app.embedded_pg import resolve_database_url
+from app.errors import install_error_handlers
+from app.http import create_http_client
+from app.jsonutil import JSONResponse
+from app.logging import configure_logging
+from app.middleware import BodySizeLimit, PathNormalizer, RequestContext
+from app.settings import Settings, get_settings
+
+logger = logging.getLogger("app")
+
+DESCRIPTION = """
+PostHog-compatible LLM analytics API: evaluation datasets and items, LLM provider keys,
+models, evaluation config, evaluations and their runs, and AI evaluation summaries.
+
+Authenticate with `Authorization: Bearer <personal API key>` (button "Authorize").
+Every `/api/environments/{id}/…` path is also served at `/api/projects/{id}/…`.
+"""
+
+
+def _feature_routers() -> list[Any]:
+    """Each feature package's router; imported here so `create_app` is the one wiring point."""
+    return []
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    http_transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(resolve_database_url(settings))
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.http_client = create_http_client(settings, http_transport)
+        try:
+            yield
+        finally:
+            await app.state.http_client.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="LLM analytics",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        default_response_class=JSONResponse,
+        redirect_slashes=False,
+    )
+    app.state.settings = settings
+    app.state.metrics_registry = CollectorRegistry()
+    install_error_handlers(app)
+    app.include_router(ops.router)
+    for router in _feature_routers():
+        app.include_router(router)
+    ops.mount_docs_assets(app)
+
+    # Outermost first: rewrite the path, then id/log/measure, then cap the body.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RequestContext, registry=app.state.metrics_registry)
+    app.add_middleware(PathNormalizer)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """uvicorn factory for `llma serve` workers."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)

@@ -1,0 +1,170 @@
+"""Pure-ASGI middleware: path normalisation, body size limit, request ids, access log, metrics."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.errors import PayloadTooLarge, render
+from app.logging import request_id_var
+from app.pagination import ORIGINAL_PATH
+
+logger = logging.getLogger("app.access")
+
+_PROJECTS = re.compile(r"^/api/projects/")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
+
+
+class PathNormalizer:
+    """`/api/projects/…` is served as `/api/environments/…`; a missing trailing slash is added.
+
+    Both rewrites happen in place (no redirect), before routing.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            if path.startswith("/api/"):
+                scope = dict(scope)
+                scope[ORIGINAL_PATH] = path
+                if path.startswith("/api/projects/"):
+                    path = _PROJECTS.sub("/api/environments/", path, count=1)
+                if not path.endswith("/"):
+                    path += "/"
+                scope["path"] = path
+                scope["raw_path"] = path.encode("utf-8")
+        await self.app(scope, receive, send)
+
+
+class BodySizeLimit:
+    """Answer 413 before reading a body larger than `max_bytes` (declared or streamed)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = 0
+                if declared > self.max_bytes:
+                    await render(PayloadTooLarge())(scope, receive, send)
+                    return
+        received = 0
+        too_large = False
+        response_started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    too_large = True
+                    raise _BodyTooLarge()
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if not response_started:
+                await render(PayloadTooLarge())(scope, receive, send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class RequestContext:
+    """Request id (accepted from X-Request-ID or made up), access log line, Prometheus metrics."""
+
+    def __init__(self, app: ASGIApp, registry: CollectorRegistry) -> None:
+        self.app = app
+        self.requests = Counter(
+            "http_requests_total",
+            "HTTP requests by method, route template and status.",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "HTTP request latency by method and route template.",
+            ["method", "route"],
+            registry=registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120),
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                incoming = value.decode("latin-1")
+                break
+        request_id = incoming if incoming and _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = _route_template(scope)
+            method = scope["method"]
+            self.requests.labels(method, route, str(status)).inc()
+            self.latency.labels(method, route).observe(elapsed)
+            logger.info(
+                "%s %s %s",
+                method,
+                scope.get(ORIGINAL_PATH, scope["path"]),
+                status,
+                extra={"status": status, "duration_ms": round(elapsed * 1000, 2), "route": route},
+            )
+            request_id_var.reset(token)
+
+
+def _route_template(scope: Scope) -> str:
+    route: Any = scope.get("route")
+    if route is not None and hasattr(route, "path"):
+        return str(route.path)
+    app = scope.get("app")
+    router = getattr(app, "router", None)
+    if router is not None:
+        for candidate in router.routes:
+            match, _ = candidate.matches(scope)
+            if match != Match.NONE:
+                return str(getattr(candidate, "path", "unmatched"))
+    return "unmatched"

@@ -1,0 +1,74 @@
+"""Operational endpoints: /healthz, /readyz, /metrics, the OpenAPI document and offline /docs."""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from app.errors import UpstreamError, error_responses
+from app.jsonutil import JSONResponse
+
+router = APIRouter(tags=["ops"])
+
+SCHEMA_PATH = "/api/schema/"
+STATIC_PATH = "/static/swagger"
+
+
+@router.get("/healthz", summary="Liveness: the process is up")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness: the database answers",
+    responses=error_responses(503),
+)
+async def readyz(request: Request) -> dict[str, str]:
+    engine = request.app.state.engine
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except Exception as exc:
+        raise UpstreamError(
+            "The database is unavailable.", status_code=503, code="database_unavailable"
+        ) from exc
+    return {"status": "ok"}
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(request: Request) -> Response:
+    return Response(
+        generate_latest(request.app.state.metrics_registry), media_type=CONTENT_TYPE_LATEST
+    )
+
+
+@router.get(SCHEMA_PATH, include_in_schema=False)
+async def openapi_schema(request: Request) -> JSONResponse:
+    schema: dict[str, Any] = request.app.openapi()
+    return JSONResponse(schema)
+
+
+@router.get("/docs", include_in_schema=False)
+async def swagger_ui(request: Request) -> HTMLResponse:
+    return get_swagger_ui_html(
+        openapi_url=SCHEMA_PATH,
+        title="LLM analytics API",
+        swagger_js_url=f"{STATIC_PATH}/swagger-ui-bundle.js",
+        swagger_css_url=f"{STATIC_PATH}/swagger-ui.css",
+        swagger_favicon_url=f"{STATIC_PATH}/favicon.png",
+        swagger_ui_parameters={"persistAuthorization": True},
+    )
+
+
+def mount_docs_assets(app: FastAPI) -> None:
+    """Swagger UI's files come from the fastapi-offline wheel: the page needs no CDN."""
+    static_dir = resources.files("fastapi_offline") / "static"
+    app.mount(STATIC_PATH, StaticFiles(directory=str(static_dir)), name="swagger-static")

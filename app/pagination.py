@@ -1,0 +1,133 @@
+"""`limit`/`offset` (and keyset `cursor`) paging → `{count, next, previous, results}` (SPEC §4)."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, TypeVar
+from urllib.parse import urlencode
+
+import orjson
+from fastapi import Depends, Query, Request
+from pydantic import BaseModel
+
+from app.errors import ValidationFailed
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+ORIGINAL_PATH = "llma.original_path"
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    count: int
+    next: str | None = None
+    previous: str | None = None
+    results: list[T]
+
+
+def _non_negative_int(raw: str | None, name: str) -> int | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationFailed("A valid integer is required.", code="invalid", attr=name) from None
+    if value < 0:
+        raise ValidationFailed(
+            "Ensure this value is greater than or equal to 0.", code="min_value", attr=name
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class PageParams:
+    limit: int
+    offset: int
+
+
+def page_params(
+    limit: Annotated[
+        str | None,
+        Query(
+            description=f"Number of results to return per page (max {MAX_LIMIT}).", examples=[100]
+        ),
+    ] = None,
+    offset: Annotated[
+        str | None, Query(description="The initial index from which to return the results.")
+    ] = None,
+) -> PageParams:
+    # Parsed by hand: bad values must be 400s with `attr`, raised after the auth checks.
+    parsed_limit = _non_negative_int(limit, "limit")
+    parsed_offset = _non_negative_int(offset, "offset")
+    if parsed_limit is None or parsed_limit == 0:
+        parsed_limit = DEFAULT_LIMIT
+    return PageParams(limit=min(parsed_limit, MAX_LIMIT), offset=parsed_offset or 0)
+
+
+Pagination = Annotated[PageParams, Depends(page_params)]
+
+
+def _url_with(request: Request, updates: dict[str, str | None]) -> str:
+    path = request.scope.get(ORIGINAL_PATH, request.url.path)
+    base = str(request.base_url).rstrip("/") + path
+    items: list[tuple[str, str]] = [
+        (k, v) for k, v in request.query_params.multi_items() if k not in updates
+    ]
+    items += [(k, v) for k, v in updates.items() if v is not None]
+    return f"{base}?{urlencode(items)}" if items else base
+
+
+def offset_links(request: Request, params: PageParams, count: int) -> tuple[str | None, str | None]:
+    next_url = None
+    if params.offset + params.limit < count:
+        next_url = _url_with(
+            request, {"limit": str(params.limit), "offset": str(params.offset + params.limit)}
+        )
+    previous_url = None
+    if params.offset > 0:
+        previous_offset = max(0, params.offset - params.limit)
+        previous_url = _url_with(
+            request,
+            {
+                "limit": str(params.limit),
+                "offset": str(previous_offset) if previous_offset else None,
+            },
+        )
+    return next_url, previous_url
+
+
+def page(request: Request, params: PageParams, count: int, results: list[Any]) -> dict[str, Any]:
+    next_url, previous_url = offset_links(request, params, count)
+    return {"count": count, "next": next_url, "previous": previous_url, "results": results}
+
+
+# --- keyset cursors -----------------------------------------------------------------------
+
+
+def encode_cursor(position: list[Any]) -> str:
+    """An opaque token for a position (sort values and id of the last row)."""
+    return base64.urlsafe_b64encode(orjson.dumps(position)).decode("ascii").rstrip("=")
+
+
+def decode_cursor(token: str, expected_length: int) -> list[Any]:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        value = orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, orjson.JSONDecodeError, UnicodeEncodeError):
+        raise ValidationFailed("Invalid cursor.", code="invalid", attr="cursor") from None
+    if not isinstance(value, list) or len(value) != expected_length:
+        raise ValidationFailed("Invalid cursor.", code="invalid", attr="cursor")
+    return value
+
+
+def cursor_page(
+    request: Request, limit: int, count: int, results: list[Any], next_position: list[Any] | None
+) -> dict[str, Any]:
+    next_url = None
+    if next_position is not None:
+        next_url = _url_with(
+            request, {"limit": str(limit), "offset": None, "cursor": encode_cursor(next_position)}
+        )
+    return {"count": count, "next": next_url, "previous": None, "results": results}

@@ -1,0 +1,170 @@
+"""The route class every `/api/` router uses, and the 405 catch-all for unsupported methods.
+
+SPEC §3 fixes the order of checks: authentication, scope, team, method, content type, body and
+query validation. FastAPI would parse the body before running dependencies, so this route
+class reads and normalises the body up front but only *records* what is wrong with it; the team
+dependency (`app.auth.dependencies`) raises the recorded error once the caller is known to be
+allowed in. Bodies may be JSON or form-encoded, and an empty body reads as `{}`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from fastapi import APIRouter, Request, Response
+from fastapi import routing as fastapi_routing
+from fastapi.dependencies.models import Dependant
+
+from app.errors import APIError, MethodNotAllowed, UnsupportedMediaType, ValidationFailed
+
+DEFERRED_ERROR = "llma.deferred_error"
+ALWAYS_ALLOWED_QUERY = frozenset({"format"})
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+def _defer(request: Request, error: APIError) -> None:
+    request.scope.setdefault(DEFERRED_ERROR, error)
+
+
+def raise_deferred_error(request: Request) -> None:
+    """Raise what the route class found wrong with the body or query, if anything."""
+    error = request.scope.get(DEFERRED_ERROR)
+    if error is not None:
+        raise error
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+async def _normalised_body(request: Request) -> Request:
+    raw = await request.body()
+    media_type = _media_type(request)
+    parsed: Any
+    if not raw.strip():
+        parsed = {}
+    elif media_type in ("", "application/json") or media_type.endswith("+json"):
+        try:
+            parsed = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            _defer(request, ValidationFailed("JSON parse error.", code="parse_error"))
+            parsed = {}
+    elif media_type == "application/x-www-form-urlencoded":
+        try:
+            parsed = dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
+        except UnicodeDecodeError:
+            _defer(request, ValidationFailed("Form body is not valid UTF-8.", code="parse_error"))
+            parsed = {}
+    else:
+        _defer(
+            request,
+            UnsupportedMediaType(f'Unsupported media type "{media_type}" in request.'),
+        )
+        parsed = {}
+    if not isinstance(parsed, dict):
+        _defer(
+            request,
+            ValidationFailed(
+                "Invalid data. Expected a dictionary, but got "
+                f"{type(parsed).__name__.replace('NoneType', 'null')}.",
+                code="invalid",
+            ),
+        )
+        parsed = {}
+    # Hand FastAPI the parsed object: it will not decode the body a second time.
+    headers = [(k, v) for k, v in request.scope["headers"] if k != b"content-type"]
+    headers.append((b"content-type", b"application/json"))
+    scope = dict(request.scope, headers=headers)
+    normalised = Request(scope, request.receive)
+    normalised._body = raw
+    normalised._json = parsed
+    return normalised
+
+
+class APIRoute(fastapi_routing.APIRoute):
+    """Body normalisation and strict query parameters for every `/api/` endpoint."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        has_body = self.body_field is not None
+        allowed = _query_names(self.dependant) | ALWAYS_ALLOWED_QUERY
+
+        async def route_handler(request: Request) -> Response:
+            if has_body:
+                request = await _normalised_body(request)
+            unknown = [name for name in request.query_params if name not in allowed]
+            if unknown:
+                listed = ", ".join(sorted(allowed - ALWAYS_ALLOWED_QUERY)) or "none"
+                _defer(
+                    request,
+                    ValidationFailed(
+                        f"Unknown query parameter '{unknown[0]}'. Allowed parameters: {listed}.",
+                        code="invalid_parameter",
+                        attr=unknown[0],
+                    ),
+                )
+            return await handler(request)
+
+        return route_handler
+
+
+def api_router(prefix: str, tag: str) -> APIRouter:
+    return APIRouter(prefix=prefix, tags=[tag], route_class=APIRoute)
+
+
+ALL_METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE")
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def method_not_allowed(
+    router: APIRouter,
+    path: str,
+    *,
+    read_scope: Any,
+    write_scope: Any,
+    allowed: Iterable[str],
+    documented: Iterable[str] = (),
+    description: str = "",
+) -> None:
+    """Answer 405 (empty body) for the methods `path` does not serve, after auth and team checks.
+
+    `read_scope`/`write_scope` are the endpoint family's dependency aliases: SPEC §3 asks for
+    the read scope for GET/HEAD/OPTIONS and the write scope for every other method, including
+    methods the endpoint does not allow. Methods in `documented` appear in the OpenAPI document
+    (the seed documents DELETE → 405 on datasets and items).
+    """
+    allowed_set = set(allowed)
+    documented_set = set(documented)
+
+    async def read_not_allowed(context: read_scope) -> Response:
+        raise MethodNotAllowed()
+
+    async def write_not_allowed(context: write_scope) -> Response:
+        raise MethodNotAllowed()
+
+    for method in ALL_METHODS:
+        if method in allowed_set:
+            continue
+        router.add_api_route(
+            path,
+            read_not_allowed if method in READ_METHODS else write_not_allowed,
+            methods=[method],
+            include_in_schema=method in documented_set,
+            status_code=405,
+            response_class=Response,
+            summary="Hard delete is not allowed" if method == "DELETE" else "Not allowed",
+            description=description
+            or 'Not allowed. Hard delete is not supported: send PATCH with {"deleted": true}.',
+            responses={405: {"description": "Method not allowed (no body)"}},
+            name=f"{method.lower()}_not_allowed",
+            operation_id=f"{method.lower()}_not_allowed_{path}",
+        )

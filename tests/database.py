@@ -1,0 +1,90 @@
+"""The suite's PostgreSQL: TEST_DATABASE_URL, or an embedded pgserver in a temporary folder.
+
+Each pytest session creates its own uniquely named database and migrates it with Alembic, so
+parallel runs never share state, and drops it at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from app.db import async_url
+from app.settings import Settings
+
+_embedded: list[Any] = []
+
+
+def server_url() -> str:
+    """An asyncpg URL of a database we may connect to in order to create others."""
+    configured = Settings(_env_file=None).test_database_url  # type: ignore[call-arg]
+    if configured:
+        return async_url(configured)
+    from app.embedded_pg import start_embedded_postgres
+
+    folder = Path(tempfile.mkdtemp(prefix="llma-test-pg-"))
+    server, url = start_embedded_postgres(folder, cleanup_mode="delete")
+    _embedded.append(server)
+    return url
+
+
+def _dsn(url: str) -> dict[str, Any]:
+    parsed = make_url(url)
+    dsn: dict[str, Any] = {
+        "user": parsed.username or "postgres",
+        "password": parsed.password,
+        "database": parsed.database or "postgres",
+    }
+    host = parsed.query.get("host") or parsed.host or "127.0.0.1"
+    dsn["host"] = host if isinstance(host, str) else host[0]
+    if parsed.port:
+        dsn["port"] = parsed.port
+    return dsn
+
+
+def with_database(url: str, name: str) -> str:
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+async def create_database(url: str, prefix: str = "llma_test") -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    connection = await asyncpg.connect(**_dsn(url))
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    return with_database(url, name)
+
+
+async def drop_database(server: str, database_url: str) -> None:
+    name = make_url(database_url).database
+    connection = await asyncpg.connect(**_dsn(server))
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+def alembic_config(database_url: str) -> Any:
+    from alembic.config import Config
+
+    root = Path(__file__).resolve().parent.parent
+    config = Config(str(root / "alembic.ini"))
+    config.set_main_option("script_location", str(root / "migrations"))
+    config.attributes["database_url"] = database_url
+    config.attributes["configure_logging"] = False
+    return config
+
+
+async def alembic(database_url: str, action: str, *args: Any) -> None:
+    """Run an Alembic command in a thread (its env.py runs its own event loop)."""
+    from alembic import command
+
+    config = alembic_config(database_url)
+    await asyncio.to_thread(getattr(command, action), config, *args)

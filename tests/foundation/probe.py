@@ -1,0 +1,40 @@
+"""A tiny router mounted only in foundation tests, to exercise auth, errors and paging."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Query, Request
+from pydantic import BaseModel, Field
+
+from app.auth.dependencies import DatasetRead, DatasetWrite
+from app.pagination import Pagination, page
+from app.routing import api_router, method_not_allowed
+
+router = api_router("/api/environments/{environment_id}/probes", "probes")
+
+
+class ProbeBody(BaseModel):
+    name: str = Field(min_length=1, max_length=10)
+    size: int = 0
+
+
+@router.get("/")
+async def list_probes(
+    context: DatasetRead,
+    request: Request,
+    pagination: Pagination,
+    total: Annotated[int, Query()] = 7,
+) -> dict[str, Any]:
+    rows = list(range(total))[pagination.offset : pagination.offset + pagination.limit]
+    return page(request, pagination, total, rows)
+
+
+@router.post("/", status_code=201)
+async def create_probe(context: DatasetWrite, body: ProbeBody) -> dict[str, Any]:
+    return {"name": body.name, "size": body.size, "team": context.team_id}
+
+
+method_not_allowed(
+    router, "/", read_scope=DatasetRead, write_scope=DatasetWrite, allowed=("GET", "POST")
+)
