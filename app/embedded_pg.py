@@ -22,7 +22,7 @@ def start_embedded_postgres(
 
     pgdata = (data_dir / "pg").resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(  # type: ignore[attr-defined]str(pgdata), cleanup_mode=cleanup_mode)
+    server = pgserver.get_server(str(pgdata), cleanup_mode=cleanup_mode)  # type: ignore[attr-defined]
     url = f"postgresql+asyncpg://postgres@/postgres?host={pgdata}"
     logger.info("embedded PostgreSQL running in %s", pgdata)
     return server, url

@@ -85,7 +85,7 @@ async def _normalised_body(request: Request) -> Request:
     headers.append((b"content-type", b"application/json"))
     scope = dict(request.scope, headers=headers)
     normalised = Request(scope, request.receive)
-    normalised._body = raw
+    normalised._body = raw if raw.strip() else b"{}"
     normalised._json = parsed
     return normalised
 
@@ -145,11 +145,15 @@ def method_not_allowed(
     allowed_set = set(allowed)
     documented_set = set(documented)
 
-    async def read_not_allowed(context: read_scope) -> Response:
+    async def read_not_allowed(context: Any) -> Response:
         raise MethodNotAllowed()
 
-    async def write_not_allowed(context: write_scope) -> Response:
+    async def write_not_allowed(context: Any) -> Response:
         raise MethodNotAllowed()
+
+    # Real objects, not strings: this module uses postponed annotations.
+    read_not_allowed.__annotations__["context"] = read_scope
+    write_not_allowed.__annotations__["context"] = write_scope
 
     for method in ALL_METHODS:
         if method in allowed_set:

@@ -69,7 +69,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('distinct_id', name=op.f('uq_users_distinct_id')),
     sa.UniqueConstraint('uuid', name=op.f('uq_users_uuid'))
     )
-    op.create_index('uq_users_email_lower', 'users', [sa.literal_column("lower('email')")], unique=True)
+    op.create_index('uq_users_email_lower', 'users', [sa.text('lower(email)')], unique=True)
     op.create_table('datasets',
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('team_id', sa.Integer(), nullable=False),

@@ -38,3 +38,8 @@ async def create_probe(context: DatasetWrite, body: ProbeBody) -> dict[str, Any]
 method_not_allowed(
     router, "/", read_scope=DatasetRead, write_scope=DatasetWrite, allowed=("GET", "POST")
 )
+
+
+@router.get("/boom/")
+async def boom(context: DatasetRead) -> dict[str, Any]:
+    raise RuntimeError("secret internals: SELECT * FROM users")
