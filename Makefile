@@ -35,7 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
 reliability: $(STAMP)
-	$(BIN)/python -m pytest -q -m reliability tests/reliability
+	$(BIN)/python -m pytest -q -m reliability
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
