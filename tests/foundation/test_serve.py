@@ -7,16 +7,22 @@ import os
 import re
 import signal
 import socket
-import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
 from cryptography.fernet import Fernet
 
 from tests import database
+
+
+@dataclass
+class Served:
+    base: str
+    stdout: str = ""
 
 
 def _free_port() -> int:
@@ -27,20 +33,19 @@ def _free_port() -> int:
 
 
 @asynccontextmanager
-async def serving(database_url: str, **env: str) -> AsyncIterator[tuple[str, list[str]]]:
+async def serving(database_url: str, **env: str) -> AsyncIterator[Served]:
     port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+    process = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
         env={**os.environ, "DATABASE_URL": database_url, "LOG_FORMAT": "json", **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
     )
-    base = f"http://127.0.0.1:{port}"
+    served = Served(base=f"http://127.0.0.1:{port}")
     try:
-        async with httpx.AsyncClient(base_url=base) as client:
+        async with httpx.AsyncClient(base_url=served.base) as client:
             for _ in range(150):
-                if process.poll() is not None:
+                if process.returncode is not None:
                     raise AssertionError(f"llma serve exited with {process.returncode}")
                 try:
                     if (await client.get("/healthz")).status_code == 200:
@@ -50,41 +55,35 @@ async def serving(database_url: str, **env: str) -> AsyncIterator[tuple[str, lis
                 await asyncio.sleep(0.2)
             else:
                 raise AssertionError("llma serve did not become healthy")
-        yield base, []
+        yield served
     finally:
         process.send_signal(signal.SIGINT)
         try:
-            out, _ = process.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
+            out, _ = await asyncio.wait_for(process.communicate(), timeout=20)
+        except TimeoutError:
             process.kill()
-            out, _ = process.communicate()
-        serving.last_stdout = out  # type: ignore[attr-defined]
+            out, _ = await process.communicate()
+        served.stdout = out.decode()
 
 
 async def test_first_start_prints_a_working_demo_key(server_url: str) -> None:
     url = await database.create_database(server_url, prefix="llma_serve")
+    env = {"APP_ENV": "development", "ENCRYPTION_KEYS": Fernet.generate_key().decode()}
     try:
-        async with serving(
-            url, APP_ENV="development", ENCRYPTION_KEYS=Fernet.generate_key().decode()
-        ) as (base, _):
-            async with httpx.AsyncClient(base_url=base) as client:
-                assert (await client.get("/readyz")).status_code == 200
-                docs = await client.get("/docs")
-                assert docs.status_code == 200
-        out = serving.last_stdout  # type: ignore[attr-defined]
-        keys = re.findall(r"phx_[A-Za-z0-9_\-]{40,}", out)
-        assert keys, out
-        curl = re.search(r"curl -H \"Authorization: Bearer (phx_\S+)\" (\S+)", out)
-        assert curl is not None
-        # The printed curl line works against a running server.
-        async with serving(
-            url, APP_ENV="development", ENCRYPTION_KEYS=Fernet.generate_key().decode()
-        ) as (base, _):
-            target = base + urlsplit(curl.group(2)).path
-            async with httpx.AsyncClient() as client:
-                response = await client.get(target, headers={"Authorization": f"Bearer {keys[0]}"})
+        async with serving(url, **env) as first, httpx.AsyncClient(base_url=first.base) as client:
+            assert (await client.get("/readyz")).status_code == 200
+            assert (await client.get("/docs")).status_code == 200
+        curl = re.search(r"curl -H \"Authorization: Bearer (phx_[\w\-]{40,})\" (\S+)", first.stdout)
+        assert curl is not None, first.stdout
+        key, printed_url = curl.group(1), curl.group(2)
+
+        # The printed curl line works against the running server; no new key on a second start.
+        async with serving(url, **env) as second:
+            async with httpx.AsyncClient(base_url=second.base) as client:
+                response = await client.get(
+                    urlsplit(printed_url).path, headers={"Authorization": f"Bearer {key}"}
+                )
             assert response.status_code == 200, response.text
-        # A second start on the same database prints no new key.
-        assert "phx_" not in serving.last_stdout  # type: ignore[attr-defined]
+        assert "phx_" not in second.stdout
     finally:
         await database.drop_database(server_url, url)
