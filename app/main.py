@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from app import ops
+from app.crypto import build_secret_box
 from app.db import create_engine, create_sessionmaker
 from app.embedded_pg import resolve_database_url
 from app.errors import install_error_handlers
@@ -68,6 +69,8 @@ def create_app(
         redirect_slashes=False,
     )
     app.state.settings = settings
+    # Built here, not in the lifespan: start-up must stop at once on a bad ENCRYPTION_KEYS.
+    app.state.secret_box = build_secret_box(settings)
     app.state.metrics_registry = CollectorRegistry()
     install_error_handlers(app)
     app.include_router(ops.router)

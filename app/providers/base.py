@@ -5,7 +5,8 @@ ProviderError                  any failed provider call (never carries the API k
 ├── ProviderRateLimited        429 from the provider
 ├── ProviderTimeout            connect/read timeout
 ├── ProviderUnavailable        5xx, connection refused, DNS failure
-└── ProviderBadResponse        2xx whose body is not what the protocol promises
+├── ProviderBadResponse        2xx whose body is not what the protocol promises
+└── ProviderURLNotAllowed      the user-supplied URL failed the SSRF guard at call time
 """
 
 from __future__ import annotations
@@ -41,6 +42,14 @@ class Credentials:
     base_url: str | None = None  # openai_compatible
     azure_endpoint: str | None = None  # azure_openai
     api_version: str | None = None  # azure_openai
+    # True when the URL came from a user and private addresses are not allowed: adapters then
+    # re-run the SSRF guard before every call (DNS may have changed since the key was saved).
+    public_only: bool = False
+
+    @property
+    def endpoint(self) -> str:
+        """The base every request path is joined to (the Azure resource, or the API base)."""
+        return (self.azure_endpoint or self.base_url or "").rstrip("/")
 
 
 class ProviderError(Exception):
@@ -70,6 +79,10 @@ class ProviderBadResponse(ProviderError):
     pass
 
 
+class ProviderURLNotAllowed(ProviderError):
+    pass
+
+
 @dataclass(frozen=True)
 class StructuredRequest:
     """A completion whose answer must be one JSON object matching `schema`."""
@@ -81,6 +94,8 @@ class StructuredRequest:
     schema_name: str = "result"
     max_output_tokens: int = 4096
     timeout: float | None = None
+    # OpenAI-style strict mode needs every property required and additionalProperties false.
+    strict: bool = True
 
 
 class ProviderAdapter(Protocol):

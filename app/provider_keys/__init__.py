@@ -1,0 +1,1 @@
+"""Teams' own LLM provider keys, key validation, model listing and the evaluation config."""

@@ -1,0 +1,144 @@
+"""What every adapter shares: one guarded request, HTTP status → ProviderError, the SPEC §6
+validation outcome, and pulling a JSON object out of a model's text answer."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import httpx
+
+from app.http import UnsafeURLError, ensure_public_url
+from app.providers.base import (
+    Credentials,
+    KeyCheck,
+    KeyState,
+    ProviderAuthError,
+    ProviderBadResponse,
+    ProviderError,
+    ProviderRateLimited,
+    ProviderTimeout,
+    ProviderUnavailable,
+    ProviderURLNotAllowed,
+)
+
+INVALID_KEY = "Invalid API key"
+RATE_LIMITED = "Rate limited, please try again later"
+_FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
+
+
+def _scrub(text: str, credentials: Credentials) -> str:
+    """Provider messages sometimes quote the key back; never let it through."""
+    if credentials.api_key:
+        text = text.replace(credentials.api_key, "[redacted]")
+    return text[:300]
+
+
+def provider_message(response: httpx.Response, credentials: Credentials) -> str | None:
+    """The provider's own error text, when it gave one (OpenAI/Anthropic/Gemini shapes)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    message = error.get("message") if isinstance(error, dict) else error
+    if not isinstance(message, str) and isinstance(body, dict):
+        message = body.get("message") or body.get("detail")
+    return _scrub(message, credentials) if isinstance(message, str) and message else None
+
+
+def raise_for_status(response: httpx.Response, credentials: Credentials, name: str) -> None:
+    status = response.status_code
+    if status < 300:
+        return
+    if status in (401, 403):
+        raise ProviderAuthError(INVALID_KEY, status_code=status)
+    if status == 429:
+        raise ProviderRateLimited(RATE_LIMITED, status_code=status)
+    if status >= 500:
+        raise ProviderUnavailable(f"{name} is unavailable (HTTP {status})", status_code=status)
+    detail = provider_message(response, credentials)
+    suffix = f": {detail}" if detail else ""
+    raise ProviderError(f"{name} rejected the request (HTTP {status}){suffix}", status_code=status)
+
+
+async def send(
+    client: httpx.AsyncClient,
+    credentials: Credentials,
+    name: str,
+    method: str,
+    url: str,
+    *,
+    headers: dict[str, str],
+    params: dict[str, str] | None = None,
+    body: dict[str, Any] | None = None,
+    request_timeout: float | None = None,
+    check_status: bool = True,
+) -> httpx.Response:
+    """One provider call; transport failures become ProviderError, never an httpx exception."""
+    if credentials.public_only:
+        try:
+            await ensure_public_url(url)
+        except UnsafeURLError as exc:
+            raise ProviderURLNotAllowed(str(exc)) from None
+    extra: dict[str, Any] = {}
+    if request_timeout is not None:
+        extra["timeout"] = httpx.Timeout(request_timeout)
+    try:
+        response = await client.request(
+            method, url, headers=headers, params=params, json=body, **extra
+        )
+    except httpx.TimeoutException:
+        raise ProviderTimeout(f"{name} did not answer in time") from None
+    except httpx.HTTPError:
+        # Connection refused, DNS failure, TLS, protocol errors: the provider is unreachable.
+        raise ProviderUnavailable(f"Could not connect to {name}") from None
+    if check_status:
+        raise_for_status(response, credentials, name)
+    return response
+
+
+def json_body(response: httpx.Response, name: str) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise ProviderBadResponse(f"{name} returned a response that is not JSON") from None
+
+
+def key_check_from(error: ProviderError, name: str) -> KeyCheck:
+    """SPEC §6's validation outcome for a failed call."""
+    if isinstance(error, ProviderAuthError):
+        return KeyCheck(KeyState.INVALID, INVALID_KEY)
+    if isinstance(error, ProviderRateLimited):
+        return KeyCheck(KeyState.ERROR, RATE_LIMITED)
+    if isinstance(error, ProviderTimeout) or (
+        isinstance(error, ProviderUnavailable) and error.status_code is None
+    ):
+        return KeyCheck(KeyState.ERROR, f"Could not connect to {name}")
+    return KeyCheck(KeyState.ERROR, error.message)
+
+
+def parse_json_object(text: str, name: str) -> dict[str, Any]:
+    """The JSON object in a model's text answer (tolerating a ```json fence around it)."""
+    match = _FENCE.match(text)
+    if match:
+        text = match.group(1)
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise ProviderBadResponse(f"{name} answered with text that is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise ProviderBadResponse(f"{name} answered with JSON that is not an object")
+    return value
+
+
+def model_ids(entries: Any, name: str, *, field: str = "id") -> list[str]:
+    """Ids from a provider's list of model objects."""
+    if not isinstance(entries, list):
+        raise ProviderBadResponse(f"{name} returned a model list in an unexpected shape")
+    return [
+        entry[field]
+        for entry in entries
+        if isinstance(entry, dict) and isinstance(entry.get(field), str)
+    ]
