@@ -35,7 +35,11 @@ Every `/api/environments/{id}/â€¦` path is also served at `/api/projects/{id}/â€
 
 def _feature_routers() -> list[Any]:
     """Each feature package's router; imported here so `create_app` is the one wiring point."""
-    return []
+    from app.provider_keys.config_router import config_router, models_router
+    from app.provider_keys.router import router as provider_keys_router
+    from app.provider_keys.router import validations_router
+
+    return [provider_keys_router, validations_router, models_router, config_router]
 
 
 def create_app(

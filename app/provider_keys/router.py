@@ -1,0 +1,159 @@
+"""`…/llm_analytics/provider_keys/` and `…/llm_analytics/provider_key_validations/`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request, Response
+
+from app.auth.dependencies import ProviderKeyRead, ProviderKeyWrite, TeamContext
+from app.db import SessionDep
+from app.errors import ValidationFailed, error_responses
+from app.pagination import Page, Pagination, page
+from app.provider_keys import schemas
+from app.provider_keys.checks import checked_connection, key_format_error
+from app.provider_keys.service import ProviderKeyService, parse_key_id
+from app.providers.base import KeyState
+from app.routing import api_router, method_not_allowed
+
+PREFIX = "/api/environments/{project_id}/llm_analytics"
+router = api_router(f"{PREFIX}/provider_keys", "llm_analytics")
+validations_router = api_router(f"{PREFIX}/provider_key_validations", "llm_analytics")
+
+READ_ERRORS = error_responses(401, 403, 404)
+WRITE_ERRORS = error_responses(400, 401, 403, 404, 413, 415)
+
+
+def _service(request: Request, session: Any, context: TeamContext) -> ProviderKeyService:
+    return ProviderKeyService.from_request(request, session, context)
+
+
+@router.get("/", response_model=Page[schemas.ProviderKeyRead], responses=READ_ERRORS)
+async def list_provider_keys(
+    context: ProviderKeyRead, request: Request, session: SessionDep, pagination: Pagination
+) -> dict[str, Any]:
+    """The team's provider keys, newest first. Scope `llm_provider_key:read`."""
+    service = _service(request, session, context)
+    count, keys = await service.repo.page(offset=pagination.offset, limit=pagination.limit)
+    active_id = await service.repo.active_key_id()
+    return page(request, pagination, count, [service.present(key, active_id) for key in keys])
+
+
+@router.post("/", status_code=201, response_model=schemas.ProviderKeyRead, responses=WRITE_ERRORS)
+async def create_provider_key(
+    context: ProviderKeyWrite,
+    request: Request,
+    session: SessionDep,
+    body: schemas.ProviderKeyCreate,
+) -> dict[str, Any]:
+    """Store a provider key after checking its format and validating it live with the provider
+    (nothing is stored when it is not `ok`). Scope `llm_provider_key:write`."""
+    service = _service(request, session, context)
+    key = await service.create(body)
+    return service.present(key, key.id if body.set_as_active else None)
+
+
+@router.get("/{key_id}/", response_model=schemas.ProviderKeyRead, responses=READ_ERRORS)
+async def retrieve_provider_key(
+    context: ProviderKeyRead, request: Request, session: SessionDep, key_id: str
+) -> dict[str, Any]:
+    """One provider key (never its secret). Scope `llm_provider_key:read`."""
+    service = _service(request, session, context)
+    key = await service.get(parse_key_id(key_id))
+    return service.present(key, await service.repo.active_key_id())
+
+
+@router.patch("/{key_id}/", response_model=schemas.ProviderKeyRead, responses=WRITE_ERRORS)
+async def update_provider_key(
+    context: ProviderKeyWrite,
+    request: Request,
+    session: SessionDep,
+    key_id: str,
+    body: schemas.ProviderKeyUpdate,
+) -> dict[str, Any]:
+    """Rename, replace the key (validated live; an invalid one leaves the old key in place), or
+    change its endpoint fields. Drops the cached model list. Scope `llm_provider_key:write`."""
+    service = _service(request, session, context)
+    key = await service.update(parse_key_id(key_id), body)
+    return service.present(key, await service.repo.active_key_id())
+
+
+@router.delete(
+    "/{key_id}/", status_code=204, response_class=Response, responses=error_responses(401, 403, 404)
+)
+async def delete_provider_key(
+    context: ProviderKeyWrite, request: Request, session: SessionDep, key_id: str
+) -> Response:
+    """Delete a key; when it was the active key, the team has none afterwards.
+    Scope `llm_provider_key:write`."""
+    await _service(request, session, context).delete(parse_key_id(key_id))
+    return Response(status_code=204)
+
+
+@router.post("/{key_id}/validate/", response_model=schemas.ProviderKeyRead, responses=READ_ERRORS)
+async def validate_provider_key(
+    context: ProviderKeyWrite, request: Request, session: SessionDep, key_id: str
+) -> dict[str, Any]:
+    """Re-check the stored key with its provider and save the outcome in `state` /
+    `error_message` (200 also when the key turned out invalid). Scope `llm_provider_key:write`."""
+    service = _service(request, session, context)
+    key = await service.revalidate(parse_key_id(key_id))
+    return service.present(key, await service.repo.active_key_id())
+
+
+@validations_router.post(
+    "/",
+    status_code=201,
+    response_model=schemas.KeyValidationRead,
+    responses=error_responses(400, 401, 403, 404, 413, 415),
+)
+async def create_provider_key_validation(
+    context: ProviderKeyWrite,
+    request: Request,
+    session: SessionDep,
+    body: schemas.KeyValidationRequest,
+) -> dict[str, Any]:
+    """Check a key with its provider without storing anything: 201 with `state` ok, invalid or
+    error. Scope `llm_provider_key:write`."""
+    if not body.api_key or not body.api_key.strip():
+        raise ValidationFailed("API key is required.", code="required", attr="api_key")
+    api_key = body.api_key.strip()
+    format_error = key_format_error(body.provider, api_key)
+    if format_error is not None:
+        return {"state": KeyState.INVALID.value, "error_message": format_error}
+    service = _service(request, session, context)
+    connection = await checked_connection(
+        service.settings,
+        body.provider,
+        base_url=body.base_url,
+        azure_endpoint=body.azure_endpoint,
+        api_version=body.api_version,
+    )
+    result = await service.live_check(body.provider, api_key, connection)
+    return {"state": result.state.value, "error_message": result.error_message}
+
+
+method_not_allowed(
+    router, "/", read_scope=ProviderKeyRead, write_scope=ProviderKeyWrite, allowed=("GET", "POST")
+)
+method_not_allowed(
+    router,
+    "/{key_id}/",
+    read_scope=ProviderKeyRead,
+    write_scope=ProviderKeyWrite,
+    allowed=("GET", "PATCH", "DELETE"),
+)
+method_not_allowed(
+    router,
+    "/{key_id}/validate/",
+    read_scope=ProviderKeyRead,
+    write_scope=ProviderKeyWrite,
+    allowed=("POST",),
+)
+method_not_allowed(
+    validations_router,
+    "/",
+    read_scope=ProviderKeyRead,
+    write_scope=ProviderKeyWrite,
+    allowed=("POST",),
+)

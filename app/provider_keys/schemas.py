@@ -1,0 +1,130 @@
+"""Request and response bodies of provider keys, key validations, models and the evaluation
+config. The plaintext key is only ever an input field; no response model has it."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, Field, field_validator
+
+from app.errors import APIErrorCarrier
+from app.providers.registry import PROVIDERS, normalize_provider
+from app.schemas import APIModel, Timestamp, UserBasic
+
+KeyStateName = Literal["unknown", "ok", "invalid", "error"]
+ALLOWED_PROVIDERS = ", ".join(PROVIDERS)
+
+
+def provider_choice(value: object) -> object:
+    """`google` is stored as `gemini`; anything unknown names the allowed values."""
+    if not isinstance(value, str):
+        return value
+    name = normalize_provider(value)
+    if name not in PROVIDERS:
+        raise APIErrorCarrier(
+            f'"{value}" is not a valid choice. Must be one of: {ALLOWED_PROVIDERS}.',
+            code="invalid_choice",
+        )
+    return name
+
+
+def _strip(value: object) -> object:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _blank_is_none(value: object) -> object:
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    return value
+
+
+Provider = Annotated[str, BeforeValidator(provider_choice)]
+Name = Annotated[str, BeforeValidator(_strip), Field(min_length=1, max_length=255)]
+ApiKey = Annotated[str, BeforeValidator(_strip), Field(min_length=1, max_length=4096)]
+Url = Annotated[str | None, BeforeValidator(_blank_is_none), Field(max_length=2048)]
+ApiVersion = Annotated[str | None, BeforeValidator(_blank_is_none), Field(max_length=64)]
+
+
+class ProviderKeyCreate(APIModel):
+    provider: Provider = Field(description="One of " + ALLOWED_PROVIDERS + " (`google` → gemini).")
+    name: Name
+    api_key: ApiKey = Field(description="The provider's API key. Write-only: never returned.")
+    set_as_active: bool = Field(
+        default=False, description="Make this key the team's active key for evaluations."
+    )
+    base_url: Url = Field(default=None, description="openai_compatible: the server's API root.")
+    azure_endpoint: Url = Field(default=None, description="azure_openai: the resource endpoint.")
+    api_version: ApiVersion = Field(default=None, description="azure_openai: the API version.")
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _api_key_present(cls, value: object) -> object:
+        if value is None:
+            raise APIErrorCarrier("This field may not be null.", code="null")
+        return value
+
+
+class ProviderKeyUpdate(APIModel):
+    """PATCH: every field optional; `provider` cannot change (it is ignored)."""
+
+    name: Name | None = None
+    api_key: ApiKey | None = Field(default=None, description="A new key; validated live first.")
+    set_as_active: bool | None = None
+    base_url: Url = None
+    azure_endpoint: Url = None
+    api_version: ApiVersion = None
+
+
+class ProviderKeyRead(APIModel):
+    id: uuid.UUID
+    provider: str
+    name: str
+    state: KeyStateName
+    error_message: str | None
+    api_key_masked: str
+    set_as_active: bool = Field(description="True when this key is the team's active key.")
+    created_at: Timestamp
+    created_by: UserBasic | None
+    last_used_at: Timestamp | None
+    base_url: str | None
+    azure_endpoint: str | None
+    api_version: str | None
+    azure_endpoint_display: str | None
+    api_version_display: str | None
+
+
+class KeyValidationRequest(APIModel):
+    provider: Provider = "openai"
+    api_key: str | None = Field(default=None, description="The key to check; not stored.")
+    base_url: Url = None
+    azure_endpoint: Url = None
+    api_version: ApiVersion = None
+
+
+class KeyValidationRead(APIModel):
+    state: KeyStateName
+    error_message: str | None
+
+
+class ModelEntry(APIModel):
+    id: str
+    posthog_available: bool
+
+
+class ModelList(APIModel):
+    models: list[ModelEntry]
+
+
+class EvaluationConfigRead(APIModel):
+    trial_eval_limit: int
+    trial_evals_used: int
+    trial_evals_remaining: int
+    active_provider_key: ProviderKeyRead | None
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class SetActiveKey(APIModel):
+    key_id: uuid.UUID
