@@ -20,6 +20,7 @@ from app.http import create_http_client
 from app.jsonutil import JSONResponse
 from app.logging import configure_logging
 from app.middleware import BodySizeLimit, PathNormalizer, RequestContext
+from app.openapi import install_openapi, operation_id
 from app.settings import Settings, get_settings
 
 logger = logging.getLogger("app")
@@ -35,11 +36,20 @@ Every `/api/environments/{id}/â€¦` path is also served at `/api/projects/{id}/â€
 
 def _feature_routers() -> list[Any]:
     """Each feature package's router; imported here so `create_app` is the one wiring point."""
+    from app.datasets.router import router as datasets_router
+    from app.evaluations.router import router as evaluations_router
     from app.provider_keys.config_router import config_router, models_router
     from app.provider_keys.router import router as provider_keys_router
     from app.provider_keys.router import validations_router
 
-    return [provider_keys_router, validations_router, models_router, config_router]
+    return [
+        datasets_router,
+        evaluations_router,
+        provider_keys_router,
+        validations_router,
+        models_router,
+        config_router,
+    ]
 
 
 def create_app(
@@ -71,12 +81,14 @@ def create_app(
         redoc_url=None,
         default_response_class=JSONResponse,
         redirect_slashes=False,
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     # Built here, not in the lifespan: start-up must stop at once on a bad ENCRYPTION_KEYS.
     app.state.secret_box = build_secret_box(settings)
     app.state.metrics_registry = CollectorRegistry()
     install_error_handlers(app)
+    install_openapi(app)
     app.include_router(ops.router)
     for router in _feature_routers():
         app.include_router(router)

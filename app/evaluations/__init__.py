@@ -1,0 +1,1 @@
+"""Evaluations (LLM-judge definitions) and their runs (SPEC §5.7)."""

@@ -1,0 +1,274 @@
+"""`/api/environments/{environment_id}/evaluations/…`: evaluations CRUD and run ingestion."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import Query, Request
+
+from app.auth import dependencies as auth
+from app.db import SessionDep
+from app.errors import NotFound, ValidationFailed, error_responses
+from app.evaluations.repository import ORDERINGS, EvaluationFilters, EvaluationRepository
+from app.evaluations.schemas import (
+    EvaluationCreate,
+    EvaluationRead,
+    EvaluationUpdate,
+    ModelConfigurationIn,
+    RunBatch,
+    RunBatchResult,
+    RunFilter,
+    RunRead,
+    evaluation_read,
+    run_read,
+)
+from app.models import Evaluation
+from app.pagination import Page, Pagination, page
+from app.routing import api_router, method_not_allowed
+
+router = api_router("/api/environments/{environment_id}/evaluations", "evaluations")
+ID_PATH = "/{id}/"
+RUNS_PATH = "/{id}/runs/"
+_TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
+
+
+def _parse_uuid(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise NotFound() from None
+
+
+def _split(values: list[str] | None) -> list[str]:
+    return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
+
+
+def _filters(
+    search: str | None, enabled: str | None, id__in: list[str] | None, order_by: list[str] | None
+) -> EvaluationFilters:
+    parsed_enabled = None
+    if enabled is not None and enabled != "":
+        if enabled.lower() not in _TRUE | _FALSE:
+            raise ValidationFailed("Must be a valid boolean.", code="invalid", attr="enabled")
+        parsed_enabled = enabled.lower() in _TRUE
+    ids = None
+    if id__in is not None:
+        try:
+            ids = [uuid.UUID(value) for value in _split(id__in)]
+        except ValueError:
+            raise ValidationFailed(
+                "Enter a comma-separated list of valid UUIDs.", code="invalid", attr="id__in"
+            ) from None
+    ordering = _split(order_by) or ["-created_at"]
+    for name in ordering:
+        if name not in ORDERINGS:
+            raise ValidationFailed(
+                f"Invalid ordering '{name}'. Allowed: {', '.join(ORDERINGS)}.",
+                code="invalid_choice",
+                attr="order_by",
+            )
+    return EvaluationFilters(
+        search=search or None, enabled=parsed_enabled, ids=ids, order_by=ordering
+    )
+
+
+async def _checked_key_name(
+    repo: EvaluationRepository, configuration: ModelConfigurationIn
+) -> str | None:
+    """A referenced key must be one of the team's keys, for the configured provider."""
+    if configuration.provider_key_id is None:
+        return None
+    key = await repo.provider_key(configuration.provider_key_id)
+    attr = "model_configuration.provider_key_id"
+    if key is None:
+        raise ValidationFailed("Provider key not found.", code="invalid", attr=attr)
+    if key.provider != configuration.provider:
+        raise ValidationFailed(
+            f"Provider key is a '{key.provider}' key, not '{configuration.provider}'.",
+            code="invalid",
+            attr=attr,
+        )
+    return key.name
+
+
+@router.get("/", response_model=Page[EvaluationRead], responses=error_responses(400, 401, 403, 404))
+async def list_evaluations(
+    context: auth.EvaluationRead,
+    session: SessionDep,
+    request: Request,
+    pagination: Pagination,
+    search: Annotated[str | None, Query(description="Substring of name or description.")] = None,
+    enabled: Annotated[
+        str | None, Query(description="Only enabled (true) or paused (false).")
+    ] = None,
+    id__in: Annotated[list[str] | None, Query(description="Comma-separated UUIDs.")] = None,
+    order_by: Annotated[
+        list[str] | None, Query(description=f"One or more of {', '.join(ORDERINGS)}.")
+    ] = None,
+) -> dict[str, Any]:
+    """List the team's evaluations, newest first. Scope `evaluation:read`."""
+    filters = _filters(search, enabled, id__in, order_by)
+    repo = EvaluationRepository(session, context.team_id)
+    count, rows = await repo.page(filters, pagination.limit, pagination.offset)
+    results = [evaluation_read(evaluation, key_name) for evaluation, key_name in rows]
+    return page(request, pagination, count, results)
+
+
+@router.post(
+    "/",
+    status_code=201,
+    response_model=EvaluationRead,
+    responses=error_responses(400, 401, 403, 404, 415),
+)
+async def create_evaluation(
+    context: auth.EvaluationWrite, session: SessionDep, body: EvaluationCreate
+) -> EvaluationRead:
+    """Create an LLM-judge evaluation. Scope `evaluation:write`."""
+    repo = EvaluationRepository(session, context.team_id)
+    configuration = body.model_configuration
+    key_name = None if configuration is None else await _checked_key_name(repo, configuration)
+    evaluation = Evaluation(
+        name=body.name,
+        description=body.description,
+        enabled=body.enabled,
+        evaluation_type=body.evaluation_type,
+        evaluation_config=body.evaluation_config.model_dump(),
+        output_type=body.output_type,
+        output_config=body.output_config.model_dump(),
+        conditions=body.conditions,
+        model_configuration=None
+        if configuration is None
+        else configuration.model_dump(mode="json"),
+        model_provider_key_id=None if configuration is None else configuration.provider_key_id,
+        deleted=body.deleted,
+        created_by_id=context.user.id,
+        created_by=context.user,
+    )
+    await repo.add(evaluation)
+    return evaluation_read(evaluation, key_name)
+
+
+@router.get(ID_PATH, response_model=EvaluationRead, responses=error_responses(401, 403, 404))
+async def retrieve_evaluation(
+    context: auth.EvaluationRead, session: SessionDep, id: str
+) -> EvaluationRead:
+    """One evaluation (deleted ones answer 404). Scope `evaluation:read`."""
+    found = await EvaluationRepository(session, context.team_id).get(_parse_uuid(id))
+    if found is None:
+        raise NotFound()
+    return evaluation_read(*found)
+
+
+@router.patch(ID_PATH, response_model=EvaluationRead, responses=error_responses(400, 401, 403, 404))
+async def update_evaluation(
+    context: auth.EvaluationWrite, session: SessionDep, id: str, body: EvaluationUpdate
+) -> EvaluationRead:
+    """Update the fields sent; `{"deleted": true}` soft-deletes, `false` restores.
+
+    Scope `evaluation:write`.
+    """
+    repo = EvaluationRepository(session, context.team_id)
+    evaluation_id = _parse_uuid(id)
+    found = await repo.get(evaluation_id, include_deleted=True)
+    if found is None:
+        raise NotFound()
+    evaluation, _ = found
+    changes = body.model_dump(exclude_unset=True, exclude={"model_configuration"})
+    for field, value in changes.items():
+        setattr(evaluation, field, value)
+    if "model_configuration" in body.model_fields_set:
+        configuration = body.model_configuration
+        if configuration is not None:
+            await _checked_key_name(repo, configuration)
+        evaluation.model_configuration = (
+            None if configuration is None else configuration.model_dump(mode="json")
+        )
+        evaluation.model_provider_key_id = (
+            None if configuration is None else configuration.provider_key_id
+        )
+    await repo.flush()
+    refreshed = await repo.get(evaluation_id, include_deleted=True)
+    assert refreshed is not None
+    return evaluation_read(*refreshed)
+
+
+method_not_allowed(
+    router,
+    "/",
+    read_scope=auth.EvaluationRead,
+    write_scope=auth.EvaluationWrite,
+    allowed=("GET", "POST"),
+)
+method_not_allowed(
+    router,
+    ID_PATH,
+    read_scope=auth.EvaluationRead,
+    write_scope=auth.EvaluationWrite,
+    allowed=("GET", "PATCH"),
+    documented=("DELETE",),
+)
+
+
+# --- runs ------------------------------------------------------------------------------------
+
+
+async def _live_evaluation(repo: EvaluationRepository, raw_id: str) -> Evaluation:
+    evaluation = await repo.live(_parse_uuid(raw_id))
+    if evaluation is None:
+        raise NotFound()
+    return evaluation
+
+
+@router.post(
+    RUNS_PATH,
+    status_code=201,
+    response_model=RunBatchResult,
+    responses=error_responses(400, 401, 403, 404, 413, 415),
+)
+async def create_evaluation_runs(
+    context: auth.EvaluationWrite, session: SessionDep, id: str, body: RunBatch
+) -> RunBatchResult:
+    """Record up to 1000 runs, all or nothing; a known run `id` counts as a duplicate.
+
+    Scope `evaluation:write`.
+    """
+    repo = EvaluationRepository(session, context.team_id)
+    evaluation = await _live_evaluation(repo, id)
+    if not (evaluation.output_config or {}).get("allows_na", False):
+        for index, run in enumerate(body.runs):
+            if run.verdict == "na":
+                field = "applicable" if run.applicable is False else "result"
+                raise ValidationFailed(
+                    "This evaluation does not allow N/A results "
+                    "(its output_config.allows_na is false).",
+                    code="invalid",
+                    attr=f"runs.{index}.{field}",
+                )
+    created = await repo.insert_runs(evaluation.id, body.runs)
+    return RunBatchResult(created=created, duplicates=len(body.runs) - created)
+
+
+@router.get(RUNS_PATH, response_model=Page[RunRead], responses=error_responses(400, 401, 403, 404))
+async def list_evaluation_runs(
+    context: auth.EvaluationRead,
+    session: SessionDep,
+    request: Request,
+    id: str,
+    pagination: Pagination,
+    filter: Annotated[RunFilter, Query(description="all, pass, fail or na.")] = "all",
+) -> dict[str, Any]:
+    """The evaluation's runs, newest first (`timestamp` desc). Scope `evaluation:read`."""
+    repo = EvaluationRepository(session, context.team_id)
+    evaluation = await _live_evaluation(repo, id)
+    count, runs = await repo.list_runs(evaluation.id, filter, pagination.limit, pagination.offset)
+    return page(request, pagination, count, [run_read(run) for run in runs])
+
+
+method_not_allowed(
+    router,
+    RUNS_PATH,
+    read_scope=auth.EvaluationRead,
+    write_scope=auth.EvaluationWrite,
+    allowed=("GET", "POST"),
+)

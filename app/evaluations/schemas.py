@@ -1,0 +1,238 @@
+"""Request and response bodies of evaluations and runs, shaped like PostHog's evaluation object."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StringConstraints, field_validator
+
+from app.errors import APIErrorCarrier
+from app.models import Evaluation, EvaluationRun
+from app.schemas import APIModel, Timestamp, UserBasic
+from app.settings import LLMProviderName
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=400)]
+ProviderField = Annotated[LLMProviderName, Field(description="LLM provider (`google` = `gemini`).")]
+Verdict = Literal["pass", "fail", "na"]
+RunFilter = Literal["all", "pass", "fail", "na"]
+MAX_RUNS_PER_BATCH = 1000
+
+
+def _not_null(value: Any) -> Any:
+    if value is None:
+        raise APIErrorCarrier("This field may not be null.", code="null")
+    return value
+
+
+class JudgeConfig(APIModel):
+    """`evaluation_config` of an `llm_judge` evaluation."""
+
+    prompt: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+class OutputConfig(APIModel):
+    """`output_config` of a `boolean` evaluation."""
+
+    allows_na: bool = False
+
+
+class ModelConfigurationIn(APIModel):
+    provider: ProviderField
+    model: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    provider_key_id: uuid.UUID | None = None
+
+    @field_validator("provider", mode="before")
+    @classmethod
+    def _google_is_gemini(cls, value: Any) -> Any:
+        return "gemini" if value == "google" else value
+
+
+class ModelConfigurationOut(APIModel):
+    provider: str
+    model: str
+    provider_key_id: uuid.UUID | None
+    provider_key_name: str | None
+
+
+class _EvaluationFields(APIModel):
+    @field_validator("description", mode="before", check_fields=False)
+    @classmethod
+    def _null_description_is_empty(cls, value: Any) -> Any:
+        return "" if value is None else value
+
+    @field_validator("evaluation_type", mode="before", check_fields=False)
+    @classmethod
+    def _judge_only(cls, value: Any) -> Any:
+        if value == "hog":
+            raise APIErrorCarrier(
+                "Evaluation type 'hog' is not supported; only 'llm_judge' evaluations are.",
+                code="not_supported",
+            )
+        return value
+
+
+class EvaluationCreate(_EvaluationFields):
+    name: Name
+    description: str = ""
+    enabled: bool = True
+    evaluation_type: Literal["llm_judge"] = "llm_judge"
+    evaluation_config: JudgeConfig
+    output_type: Literal["boolean"] = "boolean"
+    output_config: OutputConfig = Field(default_factory=OutputConfig)
+    conditions: Any = Field(default_factory=list)
+    model_configuration: ModelConfigurationIn | None = None
+    deleted: bool = False
+
+
+class EvaluationUpdate(_EvaluationFields):
+    """PATCH body: only the fields sent are applied; `null` is refused where a value is needed."""
+
+    name: Name | None = None
+    description: str | None = None
+    enabled: bool | None = None
+    evaluation_type: Literal["llm_judge"] | None = None
+    evaluation_config: JudgeConfig | None = None
+    output_type: Literal["boolean"] | None = None
+    output_config: OutputConfig | None = None
+    conditions: Any = None
+    model_configuration: ModelConfigurationIn | None = None
+    deleted: bool | None = None
+
+    _refuse_null = field_validator(
+        "name",
+        "enabled",
+        "evaluation_type",
+        "evaluation_config",
+        "output_type",
+        "output_config",
+        "deleted",
+    )(_not_null)
+
+
+class EvaluationRead(APIModel):
+    id: uuid.UUID
+    name: str
+    description: str
+    enabled: bool
+    status: Literal["active", "paused", "error"]
+    status_reason: Literal["provider_key_deleted"] | None
+    evaluation_type: str
+    evaluation_config: dict[str, Any]
+    output_type: str
+    output_config: dict[str, Any]
+    conditions: Any
+    model_configuration: ModelConfigurationOut | None
+    created_at: Timestamp
+    updated_at: Timestamp
+    created_by: UserBasic | None
+    deleted: bool
+
+
+# --- runs ------------------------------------------------------------------------------------
+
+
+class RunIn(APIModel):
+    id: uuid.UUID | None = Field(
+        default=None, description="Client-chosen id; re-sending it is reported as a duplicate."
+    )
+    generation_id: Annotated[str, StringConstraints(min_length=1, max_length=400)]
+    trace_id: Annotated[str, StringConstraints(max_length=400)] | None = None
+    result: bool | None = Field(description="true = pass, false = fail, null = N/A.")
+    applicable: bool | None = Field(default=None, description="false marks the run N/A.")
+    reasoning: str
+    timestamp: dt.datetime | None = Field(default=None, description="Defaults to ingestion time.")
+
+    @field_validator("timestamp")
+    @classmethod
+    def _aware(cls, value: dt.datetime | None) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value
+
+    @property
+    def verdict(self) -> Verdict:
+        return verdict_of(self.result, self.applicable)
+
+
+class RunBatch(APIModel):
+    runs: list[RunIn] = Field(min_length=1, max_length=MAX_RUNS_PER_BATCH)
+
+
+class RunBatchResult(APIModel):
+    created: int
+    duplicates: int
+
+
+class RunRead(APIModel):
+    id: uuid.UUID
+    generation_id: str
+    trace_id: str | None
+    result: bool | None
+    applicable: bool | None
+    reasoning: str
+    timestamp: Timestamp
+    verdict: Verdict
+    created_at: Timestamp
+
+
+def verdict_of(result: bool | None, applicable: bool | None) -> Verdict:
+    """SPEC §5.7: N/A when not applicable or no result; otherwise the result decides."""
+    if applicable is False or result is None:
+        return "na"
+    return "pass" if result else "fail"
+
+
+def evaluation_status(evaluation: Evaluation) -> tuple[str, str | None]:
+    """`error` once the configured key is gone (the FK went NULL), else enabled → active."""
+    configured = (evaluation.model_configuration or {}).get("provider_key_id")
+    if configured and evaluation.model_provider_key_id is None:
+        return "error", "provider_key_deleted"
+    return ("active" if evaluation.enabled else "paused"), None
+
+
+def evaluation_read(evaluation: Evaluation, key_name: str | None) -> EvaluationRead:
+    status, reason = evaluation_status(evaluation)
+    configuration = evaluation.model_configuration
+    return EvaluationRead.model_validate(
+        {
+            "id": evaluation.id,
+            "name": evaluation.name,
+            "description": evaluation.description,
+            "enabled": evaluation.enabled,
+            "status": status,
+            "status_reason": reason,
+            "evaluation_type": evaluation.evaluation_type,
+            "evaluation_config": evaluation.evaluation_config,
+            "output_type": evaluation.output_type,
+            "output_config": evaluation.output_config,
+            "conditions": evaluation.conditions,
+            "model_configuration": None
+            if configuration is None
+            else {
+                "provider": configuration.get("provider"),
+                "model": configuration.get("model"),
+                "provider_key_id": evaluation.model_provider_key_id,
+                "provider_key_name": key_name,
+            },
+            "created_at": evaluation.created_at,
+            "updated_at": evaluation.updated_at,
+            "created_by": evaluation.created_by,
+            "deleted": evaluation.deleted,
+        }
+    )
+
+
+def run_read(run: EvaluationRun) -> RunRead:
+    return RunRead(
+        id=run.id,
+        generation_id=run.generation_id,
+        trace_id=run.trace_id,
+        result=run.result,
+        applicable=run.applicable,
+        reasoning=run.reasoning,
+        timestamp=run.timestamp,
+        verdict=verdict_of(run.result, run.applicable),
+        created_at=run.created_at,
+    )
