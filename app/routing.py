@@ -9,6 +9,7 @@ allowed in. Bodies may be JSON or form-encoded, and an empty body reads as `{}`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -42,6 +43,30 @@ def raise_deferred_error(request: Request) -> None:
         raise error
 
 
+NUL_DETAIL = "Null characters are not allowed."
+
+
+def _nul_path(value: Any, path: str = "") -> str | None:
+    """Dotted path of the first string (or key) holding U+0000, which PostgreSQL cannot store."""
+    if isinstance(value, str):
+        return (path or None) if "\x00" in value else None
+    items: Iterable[tuple[Any, Any]]
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, child in items:
+        child_path = f"{path}.{key}" if path else str(key)
+        if isinstance(key, str) and "\x00" in key:
+            return child_path
+        found = _nul_path(child, child_path)
+        if found is not None:
+            return found
+    return None
+
+
 def _media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
@@ -70,6 +95,13 @@ async def _normalised_body(request: Request) -> Request:
             UnsupportedMediaType(f'Unsupported media type "{media_type}" in request.'),
         )
         parsed = {}
+    if any(marker in raw for marker in (b"\\u0000", b"\x00", b"%00")):
+        where = _nul_path(parsed)
+        if where is not None:
+            _defer(
+                request,
+                ValidationFailed(NUL_DETAIL, code="null_characters_not_allowed", attr=where),
+            )
     if not isinstance(parsed, dict):
         _defer(
             request,
@@ -101,6 +133,12 @@ class APIRoute(fastapi_routing.APIRoute):
         async def route_handler(request: Request) -> Response:
             if has_body:
                 request = await _normalised_body(request)
+            for name, value in request.query_params.multi_items():
+                if "\x00" in value or "\x00" in name:
+                    _defer(
+                        request,
+                        ValidationFailed(NUL_DETAIL, code="null_characters_not_allowed", attr=name),
+                    )
             unknown = [name for name in request.query_params if name not in allowed]
             if unknown:
                 listed = ", ".join(sorted(allowed - ALWAYS_ALLOWED_QUERY)) or "none"
@@ -115,6 +153,10 @@ class APIRoute(fastapi_routing.APIRoute):
             return await handler(request)
 
         return route_handler
+
+
+def _identifier(path: str) -> str:
+    return re.sub(r"\W+", "_", path).strip("_")
 
 
 def api_router(prefix: str, tag: str) -> APIRouter:
@@ -170,5 +212,5 @@ def method_not_allowed(
             or 'Not allowed. Hard delete is not supported: send PATCH with {"deleted": true}.',
             responses={405: {"description": "Method not allowed (no body)"}},
             name=f"{method.lower()}_not_allowed",
-            operation_id=f"{method.lower()}_not_allowed_{path}",
+            operation_id=f"{method.lower()}_{_identifier(router.prefix + path)}",
         )

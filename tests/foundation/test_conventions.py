@@ -208,3 +208,15 @@ async def test_request_id_is_echoed(api: httpx.AsyncClient, identity: Identity) 
     assert response.headers["x-request-id"] == "abc-123"
     generated = await api.get(probes(identity))
     assert len(generated.headers["x-request-id"]) == 32
+
+
+async def test_null_characters_are_rejected(api: httpx.AsyncClient, identity: Identity) -> None:
+    response = await api.post(probes(identity), json={"name": "a\x00b"})
+    assert response.status_code == 400
+    assert response.json()["attr"] == "name"
+    assert response.json()["detail"] == "Null characters are not allowed."
+    form = await api.post(probes(identity), data={"name": "a\x00"})
+    assert form.status_code == 400
+    query = await api.get(probes(identity) + "?limit=1%00")
+    assert query.status_code == 400
+    assert query.json()["attr"] == "limit"
