@@ -1,7 +1,7 @@
-"""The published OpenAPI document: FastAPI's, with the error contract of SPEC §3 and §4 made explicit.
+"""The published OpenAPI document: FastAPI's, plus the error contract of SPEC §3 and §4.
 
 FastAPI documents a 422 for validation; this service answers 400. Every `/api/` operation can
-also answer 401 (no or unknown key), 403 (scope or team), 404 (team or object), 429 and 503
+also answer 401 (no or unknown key), 403 (scope or team), 404 (team or object) and 503
 (database down), and operations with a body 413 and 415. Rather than repeating that on every
 route, it is added here once, with PostHog's error shape.
 """
