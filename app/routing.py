@@ -9,13 +9,14 @@ allowed in. Bodies may be JSON or form-encoded, and an empty body reads as `{}`.
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable, Coroutine, Iterable
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 import orjson
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from fastapi import routing as fastapi_routing
 from fastapi.dependencies.models import Dependant
 
@@ -186,31 +187,57 @@ def method_not_allowed(
     """
     allowed_set = set(allowed)
     documented_set = set(documented)
-
-    async def read_not_allowed(context: Any) -> Response:
-        raise MethodNotAllowed()
-
-    async def write_not_allowed(context: Any) -> Response:
-        raise MethodNotAllowed()
-
-    # Real objects, not strings: this module uses postponed annotations.
-    read_not_allowed.__annotations__["context"] = read_scope
-    write_not_allowed.__annotations__["context"] = write_scope
+    # Path parameters other than the team are declared so the document stays valid.
+    names = [n for n in re.findall(r"{(\w+)}", router.prefix + path) if n not in TEAM_PARAMS]
+    handlers = {
+        kind: _not_allowed_handler(scope, names)
+        for kind, scope in (("read", read_scope), ("write", write_scope))
+    }
 
     for method in ALL_METHODS:
         if method in allowed_set:
             continue
+        kind = "read" if method in READ_METHODS else "write"
+        scope = read_scope if kind == "read" else write_scope
         router.add_api_route(
             path,
-            read_not_allowed if method in READ_METHODS else write_not_allowed,
+            handlers[kind],
             methods=[method],
             include_in_schema=method in documented_set,
             status_code=405,
             response_class=Response,
             summary="Hard delete is not allowed" if method == "DELETE" else "Not allowed",
-            description=description
-            or 'Not allowed. Hard delete is not supported: send PATCH with {"deleted": true}.',
+            description=(description or NOT_ALLOWED_DESCRIPTION)
+            + f"\n\nRequired API key scope: `{scope_name(scope)}`.",
             responses={405: {"description": "Method not allowed (no body)"}},
             name=f"{method.lower()}_not_allowed",
             operation_id=f"{method.lower()}_{_identifier(router.prefix + path)}",
         )
+
+
+TEAM_PARAMS = ("environment_id", "project_id")
+NOT_ALLOWED_DESCRIPTION = (
+    'Hard delete of this model is not allowed. Use a PATCH call to set "deleted" to true.'
+)
+
+
+def scope_name(alias: Any) -> str:
+    """The scope string behind a `DatasetRead`-style alias (for documentation)."""
+    for meta in getattr(alias, "__metadata__", ()):
+        scope = getattr(getattr(meta, "dependency", None), "scope", None)
+        if scope:
+            return str(scope)
+    return "unknown"
+
+
+def _not_allowed_handler(scope: Any, path_names: list[str]) -> Any:
+    async def not_allowed(**_: Any) -> Response:
+        raise MethodNotAllowed()
+
+    parameters = [inspect.Parameter("context", inspect.Parameter.KEYWORD_ONLY, annotation=scope)]
+    parameters += [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[str, Path()])
+        for name in path_names
+    ]
+    not_allowed.__signature__ = inspect.Signature(parameters, return_annotation=Response)  # type: ignore[attr-defined]
+    return not_allowed

@@ -103,6 +103,7 @@ def _environment_scope(scope: str) -> Any:
         return await resolve_team(request, session, environment_id, scope)
 
     dependency.__name__ = f"require_{scope.replace(':', '_')}"
+    dependency.scope = scope  # type: ignore[attr-defined]
     return dependency
 
 
@@ -116,6 +117,7 @@ def _project_scope(scope: str) -> Any:
         return await resolve_team(request, session, project_id, scope)
 
     dependency.__name__ = f"require_{scope.replace(':', '_')}"
+    dependency.scope = scope  # type: ignore[attr-defined]
     return dependency
 
 
