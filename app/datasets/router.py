@@ -1,0 +1,234 @@
+"""Routes of `/datasets/` and `/dataset_items/` (SPEC §5.1, §5.2), scope `dataset:read|write`.
+
+Hard delete is refused (405): `PATCH {"deleted": true}` soft-deletes, `{"deleted": false}`
+restores. Responses are rendered once from rows by `app.datasets.serializers`; `response_model`
+only documents them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+
+from app.auth.dependencies import DatasetRead, DatasetWrite
+from app.datasets import schemas
+from app.datasets.listing import (
+    ListWindow,
+    Window,
+    comma_separated,
+    optional_uuid,
+    search_term,
+    uuid_list,
+)
+from app.datasets.repository import (
+    DatasetItemRepository,
+    DatasetRepository,
+    PageRows,
+    dataset_ordering,
+)
+from app.datasets.serializers import (
+    dataset_from_model,
+    dataset_from_row,
+    item_from_model,
+    item_from_row,
+)
+from app.db import SessionDep
+from app.errors import NotFound, ValidationFailed, error_responses
+from app.jsonutil import JSONResponse
+from app.pagination import Page, PageParams, cursor_page, page
+from app.routing import api_router, method_not_allowed
+
+PREFIX = "/api/environments/{environment_id}"
+# Full paths under one prefix keep the 405 routes' operation ids distinct between the two.
+datasets = api_router(PREFIX, "datasets")
+items = api_router(PREFIX, "dataset items")
+
+DatasetId = Annotated[str, Path(alias="id", description="Dataset id (UUID).")]
+ItemId = Annotated[str, Path(alias="id", description="Dataset item id (UUID).")]
+READ_ERRORS = error_responses(400, 401, 403, 404)
+WRITE_ERRORS = error_responses(400, 401, 403, 404, 413, 415)
+
+
+def _object_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise NotFound() from None
+
+
+def _page(
+    request: Request, window: Window, found: PageRows, render: Callable[[Any], dict[str, Any]]
+) -> JSONResponse:
+    results = [render(row) for row in found.rows]
+    if window.cursor is None:
+        params = PageParams(limit=window.limit, offset=window.offset)
+        return JSONResponse(page(request, params, found.count, results))
+    return JSONResponse(
+        cursor_page(request, window.limit, found.count, results, found.next_position)
+    )
+
+
+# --- datasets -----------------------------------------------------------------------------
+
+
+@datasets.get("/datasets/", response_model=Page[schemas.DatasetRead], responses=READ_ERRORS)
+async def list_datasets(
+    context: DatasetRead,
+    session: SessionDep,
+    request: Request,
+    window: ListWindow,
+    id__in: Annotated[
+        list[str] | None, Query(description="Dataset ids, comma-separated or repeated.")
+    ] = None,
+    search: Annotated[
+        str | None,
+        Query(description="Case-insensitive substring of name, description or metadata."),
+    ] = None,
+    order_by: Annotated[
+        list[str] | None,
+        Query(
+            description="`created_at`, `-created_at`, `updated_at` or `-updated_at`; "
+            "comma-separated or repeated. Default `-created_at`."
+        ),
+    ] = None,
+) -> JSONResponse:
+    """List the team's datasets (deleted ones excluded). Scope `dataset:read`."""
+    ordering = dataset_ordering(comma_separated(order_by))
+    found = await DatasetRepository(session, context.team_id).list(
+        ids=uuid_list(id__in, "id__in"),
+        search=search_term(search),
+        ordering=ordering,
+        window=window,
+    )
+    return _page(request, window, found, dataset_from_row)
+
+
+@datasets.post(
+    "/datasets/", status_code=201, response_model=schemas.DatasetRead, responses=WRITE_ERRORS
+)
+async def create_dataset(
+    context: DatasetWrite, session: SessionDep, body: schemas.DatasetCreate
+) -> JSONResponse:
+    """Create a dataset. Scope `dataset:write`."""
+    dataset = await DatasetRepository(session, context.team_id).create(
+        body.model_dump(), context.user
+    )
+    return JSONResponse(dataset_from_model(dataset), status_code=201)
+
+
+@datasets.get("/datasets/{id}/", response_model=schemas.DatasetRead, responses=READ_ERRORS)
+async def retrieve_dataset(
+    context: DatasetRead, session: SessionDep, dataset_id: DatasetId
+) -> JSONResponse:
+    """Retrieve a dataset (404 once soft-deleted). Scope `dataset:read`."""
+    row = await DatasetRepository(session, context.team_id).get(_object_id(dataset_id))
+    if row is None:
+        raise NotFound()
+    return JSONResponse(dataset_from_row(row))
+
+
+@datasets.patch("/datasets/{id}/", response_model=schemas.DatasetRead, responses=WRITE_ERRORS)
+async def update_dataset(
+    context: DatasetWrite, session: SessionDep, body: schemas.DatasetUpdate, dataset_id: DatasetId
+) -> JSONResponse:
+    """Update a dataset; `{"deleted": true}` soft-deletes, `false` restores.
+    Scope `dataset:write`."""
+    repository = DatasetRepository(session, context.team_id)
+    dataset = await repository.get_for_update(_object_id(dataset_id))
+    if dataset is None:
+        raise NotFound()
+    await repository.update(dataset, body.model_dump(exclude_unset=True))
+    return JSONResponse(dataset_from_model(dataset))
+
+
+# --- dataset items ------------------------------------------------------------------------
+
+
+def _unknown_dataset(dataset_id: uuid.UUID) -> ValidationFailed:
+    # Same answer for missing, deleted and other teams' datasets: nothing leaks across teams.
+    return ValidationFailed(
+        f'Invalid pk "{dataset_id}" - object does not exist.', code="does_not_exist", attr="dataset"
+    )
+
+
+@items.get("/dataset_items/", response_model=Page[schemas.DatasetItemRead], responses=READ_ERRORS)
+async def list_dataset_items(
+    context: DatasetRead,
+    session: SessionDep,
+    request: Request,
+    window: ListWindow,
+    dataset: Annotated[
+        str | None, Query(description="Only the items of this dataset (UUID).")
+    ] = None,
+) -> JSONResponse:
+    """List the team's dataset items, newest first (deleted ones excluded). Scope `dataset:read`."""
+    found = await DatasetItemRepository(session, context.team_id).list(
+        dataset_id=optional_uuid(dataset, "dataset"), window=window
+    )
+    return _page(request, window, found, item_from_row)
+
+
+@items.post(
+    "/dataset_items/",
+    status_code=201,
+    response_model=schemas.DatasetItemRead,
+    responses=WRITE_ERRORS,
+)
+async def create_dataset_item(
+    context: DatasetWrite, session: SessionDep, body: schemas.DatasetItemCreate
+) -> JSONResponse:
+    """Add an item to a live dataset of the team. Scope `dataset:write`."""
+    repository = DatasetItemRepository(session, context.team_id)
+    if not await repository.dataset_is_live(body.dataset):
+        raise _unknown_dataset(body.dataset)
+    item = await repository.create(body.model_dump(), context.user)
+    return JSONResponse(item_from_model(item), status_code=201)
+
+
+@items.get("/dataset_items/{id}/", response_model=schemas.DatasetItemRead, responses=READ_ERRORS)
+async def retrieve_dataset_item(
+    context: DatasetRead, session: SessionDep, item_id: ItemId
+) -> JSONResponse:
+    """Retrieve an item (404 once soft-deleted). Scope `dataset:read`."""
+    row = await DatasetItemRepository(session, context.team_id).get(_object_id(item_id))
+    if row is None:
+        raise NotFound()
+    return JSONResponse(item_from_row(row))
+
+
+@items.patch("/dataset_items/{id}/", response_model=schemas.DatasetItemRead, responses=WRITE_ERRORS)
+async def update_dataset_item(
+    context: DatasetWrite, session: SessionDep, body: schemas.DatasetItemUpdate, item_id: ItemId
+) -> JSONResponse:
+    """Update an item, move it to another dataset of the team, soft-delete or restore it.
+    Scope `dataset:write`."""
+    repository = DatasetItemRepository(session, context.team_id)
+    item = await repository.get_for_update(_object_id(item_id))
+    if item is None:
+        raise NotFound()
+    values = body.model_dump(exclude_unset=True)
+    if "dataset" in values and not await repository.dataset_is_live(values["dataset"]):
+        raise _unknown_dataset(values["dataset"])
+    await repository.update(item, values)
+    return JSONResponse(item_from_model(item))
+
+
+for _router, _base in ((datasets, "/datasets/"), (items, "/dataset_items/")):
+    method_not_allowed(
+        _router, _base, read_scope=DatasetRead, write_scope=DatasetWrite, allowed=("GET", "POST")
+    )
+    method_not_allowed(
+        _router,
+        f"{_base}{{id}}/",
+        read_scope=DatasetRead,
+        write_scope=DatasetWrite,
+        allowed=("GET", "PATCH"),
+        documented=("DELETE",),
+    )
+
+router = APIRouter()
+router.include_router(datasets)
+router.include_router(items)
