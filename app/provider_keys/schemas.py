@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import BeforeValidator, Field, StringConstraints, field_validator
 
 from app.errors import APIErrorCarrier
 from app.providers.registry import PROVIDERS, normalize_provider
@@ -29,10 +29,6 @@ def provider_choice(value: object) -> object:
     return name
 
 
-def _strip(value: object) -> object:
-    return value.strip() if isinstance(value, str) else value
-
-
 def _blank_is_none(value: object) -> object:
     if isinstance(value, str):
         value = value.strip()
@@ -41,10 +37,14 @@ def _blank_is_none(value: object) -> object:
 
 
 Provider = Annotated[str, BeforeValidator(provider_choice)]
-Name = Annotated[str, BeforeValidator(_strip), Field(min_length=1, max_length=255)]
-ApiKey = Annotated[str, BeforeValidator(_strip), Field(min_length=1, max_length=4096)]
-Url = Annotated[str | None, BeforeValidator(_blank_is_none), Field(max_length=2048)]
-ApiVersion = Annotated[str | None, BeforeValidator(_blank_is_none), Field(max_length=64)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+ApiKey = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4096)]
+Url = Annotated[
+    Annotated[str, StringConstraints(max_length=2048)] | None, BeforeValidator(_blank_is_none)
+]
+ApiVersion = Annotated[
+    Annotated[str, StringConstraints(max_length=64)] | None, BeforeValidator(_blank_is_none)
+]
 
 
 class ProviderKeyCreate(APIModel):

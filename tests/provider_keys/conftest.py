@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tests.factories import Identity, make_identity
 
 MODEL_LISTS: dict[str, Any] = {
     "/v1/models": {"data": [{"id": "gpt-4.1-mini"}, {"id": "zeta-model"}, {"id": "alpha-model"}]},
@@ -14,6 +18,9 @@ MODEL_LISTS: dict[str, Any] = {
     "/v1beta/models": {"models": [{"name": "models/gemini-2.5-flash"}]},
     "/openai/models": {"data": [{"id": "my-deployment"}]},
 }
+
+
+ECHO_KEY = "echo-the-key"
 
 
 class FakeProviders:
@@ -36,7 +43,12 @@ class FakeProviders:
         if self.error is not None:
             raise self.error("fake failure", request=request)  # type: ignore[call-arg]
         if self.status != 200:
-            return httpx.Response(self.status, json=self.body)
+            body = self.body
+            if body == ECHO_KEY:
+                # Like real providers, quote the key that was sent back in the error.
+                sent = request.headers.get("authorization", "").removeprefix("Bearer ")
+                body = {"error": {"message": f"Incorrect API key provided: {sent}."}}
+            return httpx.Response(self.status, json=body)
         path = request.url.path
         for suffix, body in MODEL_LISTS.items():
             if path.endswith(suffix):
@@ -52,3 +64,36 @@ def fake() -> FakeProviders:
 @pytest.fixture
 def provider_transport(fake: FakeProviders) -> httpx.MockTransport:
     return httpx.MockTransport(fake)
+
+
+OPENAI_KEY = "sk-proj-abcdefghijklmnopqrstuvwxyz0123"
+
+
+def base_path(team_id: int) -> str:
+    return f"/api/environments/{team_id}/llm_analytics"
+
+
+async def create_key(api: httpx.AsyncClient, team_id: int, **fields: Any) -> dict[str, Any]:
+    """A stored key (the fake provider must answer 200); returns the response body."""
+    body = {"provider": "openai", "name": "Main key", "api_key": OPENAI_KEY, **fields}
+    response = await api.post(f"{base_path(team_id)}/provider_keys/", json=body)
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+@pytest.fixture
+async def other(session: AsyncSession) -> Identity:
+    """A second organization and team, for isolation tests."""
+    identity = await make_identity(session)
+    await session.commit()
+    return identity
+
+
+@pytest.fixture
+async def other_api(app: object, other: Identity) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", headers=other.headers
+    ) as client:
+        yield client
