@@ -41,6 +41,7 @@ def _feature_routers() -> list[Any]:
     from app.provider_keys.config_router import config_router, models_router
     from app.provider_keys.router import router as provider_keys_router
     from app.provider_keys.router import validations_router
+    from app.summary.router import router as summary_router
 
     return [
         datasets_router,
@@ -49,6 +50,7 @@ def _feature_routers() -> list[Any]:
         validations_router,
         models_router,
         config_router,
+        summary_router,
     ]
 
 

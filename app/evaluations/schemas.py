@@ -157,7 +157,20 @@ class RunIn(APIModel):
 
 
 class RunBatch(APIModel):
-    runs: list[RunIn] = Field(min_length=1, max_length=MAX_RUNS_PER_BATCH)
+    runs: list[RunIn] = Field(description=f"1 to {MAX_RUNS_PER_BATCH} runs, stored all or nothing.")
+
+    @field_validator("runs", mode="before")
+    @classmethod
+    def _batch_size(cls, value: Any) -> Any:
+        # Checked before the runs themselves: a 1001-run batch is refused without parsing it.
+        if isinstance(value, list) and not value:
+            raise APIErrorCarrier("This list may not be empty.", code="empty")
+        if isinstance(value, list) and len(value) > MAX_RUNS_PER_BATCH:
+            raise APIErrorCarrier(
+                f"Ensure this field has no more than {MAX_RUNS_PER_BATCH} elements.",
+                code="max_length",
+            )
+        return value
 
 
 class RunBatchResult(APIModel):

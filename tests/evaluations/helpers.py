@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import EvaluationConfig, LLMProviderKey
@@ -77,11 +78,13 @@ async def add_provider_key(
     session.add(key)
     await session.flush()
     if active:
-        session.add(
-            EvaluationConfig(
-                team_id=identity.team.id, trial_eval_limit=100, active_provider_key_id=key.id
-            )
+        config = await session.scalar(
+            select(EvaluationConfig).where(EvaluationConfig.team_id == identity.team.id)
         )
+        if config is None:
+            config = EvaluationConfig(team_id=identity.team.id, trial_eval_limit=100)
+            session.add(config)
+        config.active_provider_key_id = key.id
         await session.flush()
     await session.commit()
     return key

@@ -1,0 +1,142 @@
+"""SQL of the summary: the shared cache, its advisory lock, throttle counters, trial usage.
+
+Every time is PostgreSQL's `clock_timestamp()`, so replicas with drifting clocks still agree
+on windows and expiry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import EvaluationConfig, SummaryCacheEntry
+
+_COUNT_HIT = text(
+    """
+    INSERT INTO rate_limit_counters AS c (team_id, bucket, window_start, count)
+    SELECT :team_id, b.bucket, date_trunc(b.bucket, t.now, 'UTC'), 1
+    FROM (VALUES (1, 'minute'), (2, 'hour'), (3, 'day')) AS b(ord, bucket),
+         (SELECT clock_timestamp() AS now) AS t
+    ORDER BY b.ord
+    ON CONFLICT (team_id, bucket, window_start) DO UPDATE SET count = c.count + 1
+    RETURNING c.bucket, c.count,
+        EXTRACT(EPOCH FROM c.window_start + ('1 ' || c.bucket)::interval - clock_timestamp())
+    """
+)
+# Windows that have ended are of no use; dropping them keeps one team's rows to three.
+_DROP_ENDED = text(
+    """
+    DELETE FROM rate_limit_counters
+    WHERE team_id = :team_id AND window_start + ('1 ' || bucket)::interval <= clock_timestamp()
+    """
+)
+
+
+@dataclass(frozen=True)
+class WindowCount:
+    bucket: str  # minute | hour | day
+    count: int
+    seconds_left: float
+
+
+async def count_request(session: AsyncSession, team_id: int) -> list[WindowCount]:
+    """Count one request in the team's current minute, hour and day windows.
+
+    Rows are locked in a fixed order (minute, hour, day), so concurrent requests of one
+    team queue up on the counters instead of deadlocking.
+    """
+    await session.execute(_DROP_ENDED, {"team_id": team_id})
+    rows = await session.execute(_COUNT_HIT, {"team_id": team_id})
+    return [WindowCount(row[0], int(row[1]), float(row[2])) for row in rows]
+
+
+def retry_after(windows: list[WindowCount], limits: dict[str, int]) -> int | None:
+    """Seconds until every exceeded window has ended, or None when all are within limits."""
+    exceeded = [w.seconds_left for w in windows if w.count > limits[w.bucket]]
+    return max(1, math.ceil(max(exceeded))) if exceeded else None
+
+
+def lock_id(team_id: int, cache_key: str) -> int:
+    """A signed 64-bit advisory lock id for one team's cache key."""
+    digest = hashlib.sha256(f"evaluation-summary|{team_id}|{cache_key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class SummaryCache:
+    """The team's cached summaries. Expired rows are invisible and removed on the next write."""
+
+    def __init__(self, session: AsyncSession, team_id: int) -> None:
+        self.session = session
+        self.team_id = team_id
+
+    async def get(
+        self, cache_key: str, *, created_since: dt.datetime | None = None
+    ) -> dict[str, Any] | None:
+        statement = select(SummaryCacheEntry.payload).where(
+            SummaryCacheEntry.team_id == self.team_id,
+            SummaryCacheEntry.cache_key == cache_key,
+            SummaryCacheEntry.expires_at > func.clock_timestamp(),
+        )
+        if created_since is not None:
+            statement = statement.where(SummaryCacheEntry.created_at >= created_since)
+        payload: dict[str, Any] | None = await self.session.scalar(statement)
+        return payload
+
+    async def put(self, cache_key: str, payload: dict[str, Any], ttl_seconds: int) -> None:
+        now = func.clock_timestamp()
+        expires = now + func.make_interval(0, 0, 0, 0, 0, 0, float(ttl_seconds))
+        await self.session.execute(
+            delete(SummaryCacheEntry).where(
+                SummaryCacheEntry.team_id == self.team_id,
+                SummaryCacheEntry.expires_at <= now,
+            )
+        )
+        await self.session.execute(
+            insert(SummaryCacheEntry)
+            .values(
+                team_id=self.team_id,
+                cache_key=cache_key,
+                payload=payload,
+                created_at=now,
+                expires_at=expires,
+            )
+            .on_conflict_do_update(
+                index_elements=[SummaryCacheEntry.team_id, SummaryCacheEntry.cache_key],
+                set_={"payload": payload, "created_at": now, "expires_at": expires},
+            )
+        )
+
+    async def now(self) -> dt.datetime:
+        moment = await self.session.scalar(select(func.clock_timestamp()))
+        assert isinstance(moment, dt.datetime)
+        return moment
+
+    async def lock(self, cache_key: str, timeout_seconds: float) -> None:
+        """Hold the key's transaction-level advisory lock (waiting at most `timeout_seconds`).
+
+        Released when this session's transaction ends, so a crashed request never leaves it.
+        """
+        milliseconds = max(1, int(timeout_seconds * 1000))
+        await self.session.execute(
+            select(func.set_config("lock_timeout", f"{milliseconds}ms", True))
+        )
+        await self.session.execute(
+            select(func.pg_advisory_xact_lock(lock_id(self.team_id, cache_key)))
+        )
+
+
+async def count_trial_eval(session: AsyncSession, team_id: int) -> None:
+    """One summary computed with the operator's default key uses one trial eval."""
+    await session.execute(
+        update(EvaluationConfig)
+        .where(EvaluationConfig.team_id == team_id)
+        .values(trial_evals_used=EvaluationConfig.trial_evals_used + 1)
+        .execution_options(synchronize_session=False)
+    )

@@ -1,0 +1,207 @@
+"""Summary rules: admission, runs → cache → key → one provider call per cache key → response.
+
+Transactions, in order: (1) the throttle count is committed at once, so it sticks whatever
+happens next; (2) reads happen in the request's session, whose transaction is then ended
+before the slow part; (3) the provider is called while a dedicated session holds the cache
+key's advisory lock, and the summary is cached in that same transaction, so a request waiting
+on the lock finds it on waking up; (4) bookkeeping (key use, trial count) is committed with
+the request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from fastapi import Request
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.auth.dependencies import TeamContext
+from app.crypto import DecryptionError, SecretBox
+from app.errors import NotFound, PermissionDenied, Throttled, ValidationFailed
+from app.evaluations.repository import EvaluationRepository
+from app.evaluations.schemas import verdict_of
+from app.models import EvaluationRun
+from app.provider_keys.repository import ProviderKeyRepository
+from app.provider_keys.service import credentials_for_key, mark_used
+from app.providers.base import Credentials
+from app.providers.registry import credentials_for
+from app.settings import Settings
+from app.summary import repository as store
+from app.summary.answer import shape_summary
+from app.summary.llm import ask_for_summary, timed_out
+from app.summary.prompt import Prompt, build_prompt
+from app.summary.schemas import MAX_ANALYSED_RUNS, SummaryRequest
+
+logger = logging.getLogger("app.summary")
+
+AI_NOT_APPROVED = (
+    "AI data processing must be approved by your organization before using summarization"
+)
+NO_RUNS = "No evaluation runs found for the specified criteria"
+NO_KEY = (
+    "No LLM provider key is available: add a provider key and make it the team's active key "
+    "(evaluation_config/set_active_key/)."
+)
+TRIAL_LIMIT = (
+    "The team has used all its trial evaluations: add a provider key and make it the team's "
+    "active key to keep summarising."
+)
+UNREADABLE_KEY = (
+    "The team's active provider key can no longer be decrypted; enter the key again or "
+    "activate another one."
+)
+CACHE_VERSION = "v1"  # bump when the prompt or response shape changes: old entries then miss
+
+
+async def admit(session: AsyncSession, settings: Settings, context: TeamContext) -> None:
+    """Count the request against the team's throttles (429), then check AI approval (403)."""
+    windows = await store.count_request(session, context.team_id)
+    limits = {
+        "minute": settings.summary_throttle_burst,
+        "hour": settings.summary_throttle_sustained,
+        "day": settings.summary_throttle_daily,
+    }
+    wait = store.retry_after(windows, limits)
+    if wait is not None:
+        raise Throttled(wait)  # the request session rolls back: a refused request is not counted
+    # Committed now so the count sticks even when the request fails later (SPEC §5.8).
+    await session.commit()
+    if not context.organization.is_ai_data_processing_approved:
+        raise PermissionDenied(AI_NOT_APPROVED)
+
+
+def cache_key(evaluation_id: uuid.UUID, run_filter: str, runs: Sequence[EvaluationRun]) -> str:
+    """Digest of what was analysed: new runs (or changed verdicts) give a new key."""
+    digest = hashlib.sha256(f"{CACHE_VERSION}|{evaluation_id}|{run_filter}".encode())
+    for line in sorted(f"{run.id}:{verdict_of(run.result, run.applicable)}" for run in runs):
+        digest.update(f"\n{line}".encode())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class ChosenKey:
+    credentials: Credentials
+    model: str
+    key_id: uuid.UUID | None  # a team key: its last_used_at is updated
+    uses_trial: bool  # the operator's default key: one trial eval per computed summary
+
+
+@dataclass
+class SummaryService:
+    session: AsyncSession
+    sessionmaker: async_sessionmaker[AsyncSession]
+    settings: Settings
+    box: SecretBox
+    client: httpx.AsyncClient
+    team_id: int
+
+    @classmethod
+    def from_request(
+        cls, request: Request, session: AsyncSession, context: TeamContext
+    ) -> SummaryService:
+        state = request.app.state
+        return cls(
+            session,
+            state.sessionmaker,
+            state.settings,
+            state.secret_box,
+            state.http_client,
+            context.team_id,
+        )
+
+    async def summarize(self, body: SummaryRequest) -> dict[str, Any]:
+        deadline = time.monotonic() + self.settings.summary_timeout_seconds
+        evaluations = EvaluationRepository(self.session, self.team_id)
+        evaluation = await evaluations.live(body.evaluation_id)
+        if evaluation is None:
+            raise NotFound(f"Evaluation {body.evaluation_id} not found")
+        runs = await evaluations.latest_runs(
+            evaluation.id, body.filter, body.generation_ids, MAX_ANALYSED_RUNS
+        )
+        if not runs:
+            raise ValidationFailed(NO_RUNS, code="no_runs")
+        key = cache_key(evaluation.id, body.filter, runs)
+        log = {"team_id": self.team_id, "evaluation_id": str(evaluation.id), "runs": len(runs)}
+        if not body.force_refresh:
+            cached = await store.SummaryCache(self.session, self.team_id).get(key)
+            if cached is not None:
+                logger.info("evaluation summary served from cache", extra=log)
+                return cached
+        chosen = await self._choose_key()
+        prompt = build_prompt(evaluation, runs, body.filter)
+        # STYLE #12: no transaction stays open across the provider call.
+        await self.session.commit()
+        summary, computed = await self._compute_once(key, body, chosen, prompt, runs, deadline)
+        if computed:
+            if chosen.key_id is not None:
+                await mark_used(self.session, chosen.key_id)
+            if chosen.uses_trial:
+                await store.count_trial_eval(self.session, self.team_id)
+        logger.info(
+            "evaluation summary computed" if computed else "evaluation summary shared",
+            extra={**log, "provider": chosen.credentials.provider, "model": chosen.model},
+        )
+        return summary
+
+    async def _choose_key(self) -> ChosenKey:
+        """The team's active key, else the operator's default key (on trial evals), else 400."""
+        repo = ProviderKeyRepository(self.session, self.team_id)
+        config = await repo.config(self.settings.trial_eval_limit)
+        key = config.active_provider_key
+        if key is not None:
+            try:
+                credentials = credentials_for_key(self.settings, self.box, key)
+            except DecryptionError:
+                raise ValidationFailed(UNREADABLE_KEY, code="provider_key_unreadable") from None
+            model = self.settings.summary_model_for(credentials.provider)
+            return ChosenKey(credentials, model, key.id, uses_trial=False)
+        provider = self.settings.default_llm_provider
+        secret = self.settings.default_llm_api_key
+        if provider and secret and secret.get_secret_value():
+            if config.trial_evals_used >= config.trial_eval_limit:
+                raise ValidationFailed(TRIAL_LIMIT, code="trial_limit_reached")
+            credentials = credentials_for(self.settings, provider, secret.get_secret_value())
+            model = self.settings.summary_model_for(provider)
+            return ChosenKey(credentials, model, None, uses_trial=True)
+        raise ValidationFailed(NO_KEY, code="no_provider_key")
+
+    async def _compute_once(
+        self,
+        key: str,
+        body: SummaryRequest,
+        chosen: ChosenKey,
+        prompt: Prompt,
+        runs: Sequence[EvaluationRun],
+        deadline: float,
+    ) -> tuple[dict[str, Any], bool]:
+        """The summary, and whether this request computed it (False: another request did)."""
+        async with self.sessionmaker() as lock_session:
+            cache = store.SummaryCache(lock_session, self.team_id)
+            waited_from = await cache.now()
+            try:
+                await cache.lock(key, max(0.001, deadline - time.monotonic()))
+            except DBAPIError as exc:
+                if getattr(exc.orig, "sqlstate", None) != "55P03":  # lock_not_available
+                    raise
+                raise timed_out("An identical summary", self.settings) from None
+            # Whoever held the lock may have just cached it; a forced refresh accepts only a
+            # summary computed after this request arrived.
+            since = waited_from if body.force_refresh else None
+            cached = await cache.get(key, created_since=since)
+            if cached is not None:
+                return cached, False
+            answer = await ask_for_summary(
+                self.client, chosen.credentials, chosen.model, prompt, deadline, self.settings
+            )
+            summary = shape_summary(answer, runs, body.filter)
+            await cache.put(key, summary, self.settings.summary_cache_ttl_seconds)
+            await lock_session.commit()
+            return summary, True
