@@ -1,7 +1,8 @@
 """List query parameters of both lists, and the keyset ordering behind `cursor` (SPEC §4).
 
-A position is the sort values and id of the last row shown. The token carries the ordering it
-was made for, so a token replayed with another `order_by` is refused instead of skipping rows.
+A position is the sort values and id of the last row shown, as the row carries them on the wire
+(ISO 8601 timestamps with microseconds, uuid text). The token carries the ordering it was made
+for, so a token replayed with another `order_by` is refused instead of skipping rows.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from sqlalchemy.orm import InstrumentedAttribute
 from app.errors import ValidationFailed
 from app.pagination import Pagination, decode_cursor
 
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 CURSOR_HELP = (
     "Keyset paging: send an empty `cursor` for the first page, then follow `next`. Deep pages "
     "cost what the first costs; `previous` is null. Cannot be combined with `offset`."
@@ -60,24 +60,18 @@ def _invalid_cursor() -> ValidationFailed:
     return ValidationFailed("Invalid cursor.", code="invalid", attr="cursor")
 
 
-def _encode(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        delta = value - EPOCH
-        return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-    return str(value)
-
-
-def _decode(value: Any, like_datetime: bool) -> Any:
+def _decode(value: Any, is_timestamp: bool) -> Any:
+    if not isinstance(value, str):
+        raise _invalid_cursor()
     try:
-        if like_datetime:
-            if type(value) is not int:
-                raise _invalid_cursor()
-            return EPOCH + dt.timedelta(microseconds=value)
-        if not isinstance(value, str):
-            raise _invalid_cursor()
-        return uuid.UUID(value)
-    except (ValueError, OverflowError):
+        if not is_timestamp:
+            return uuid.UUID(value)
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
         raise _invalid_cursor() from None
+    if parsed.tzinfo is None:
+        raise _invalid_cursor()
+    return parsed
 
 
 @dataclass(frozen=True)
@@ -94,7 +88,7 @@ class Ordering:
         return [k.column.desc() if k.descending else k.column.asc() for k in self.keys]
 
     def position_of(self, row: Any) -> list[Any]:
-        return [self.signature, *(_encode(getattr(row, k.name)) for k in self.keys)]
+        return [self.signature, *(str(getattr(row, k.name)) for k in self.keys)]
 
     def decode(self, token: str) -> list[Any]:
         raw = decode_cursor(token, len(self.keys) + 1)

@@ -1,9 +1,11 @@
 """The wire shape of datasets and items, built as plain dicts for `app.jsonutil.JSONResponse`.
 
-Reads (list, retrieve) select flat rows: the columns below, `jsonb` cast to text and spliced into
-the response unparsed with `orjson.Fragment`, and the creator's columns from a LEFT JOIN. Each
-column tuple sits next to the function that unpacks it, so their orders cannot drift apart.
-Writes (create, patch) hold ORM objects and use the `*_from_model` functions.
+Reads (list, retrieve) select flat rows that PostgreSQL has already put in wire form: `jsonb` as
+text (spliced into the response unparsed with `orjson.Fragment`), uuids as text and timestamps
+formatted as SPEC §4 wants them, plus the creator's columns from a LEFT JOIN. So the list path
+builds no Python datetime, UUID or JSON object at all. Each column tuple sits next to the
+function that unpacks it, so their orders cannot drift apart. Writes (create, patch) hold ORM
+objects and use the `*_from_model` functions.
 """
 
 from __future__ import annotations
@@ -13,16 +15,24 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Text, cast
+from sqlalchemy import JSON, ColumnClause, Text, cast, func, literal_column
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.jsonutil import isoformat
 from app.models import Dataset, DatasetItem, User
 from app.schemas import user_basic
 
+# ISO 8601 in UTC with microseconds and `Z`: the same text as `app.jsonutil.isoformat`.
+ISO_FORMAT: ColumnClause[str] = literal_column("""'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'""", Text)
+UTC: ColumnClause[str] = literal_column("'UTC'", Text)
+
 
 def _text(column: InstrumentedAttribute[Any], name: str) -> Any:
     return cast(column, Text).label(name)
+
+
+def _timestamp(column: InstrumentedAttribute[Any], name: str) -> Any:
+    return func.to_char(func.timezone(UTC, column), ISO_FORMAT).label(name)
 
 
 def _raw(value: str | None) -> orjson.Fragment | None:
@@ -42,7 +52,7 @@ def json_fragment(value: Any) -> orjson.Fragment | None:
 
 USER_COLUMNS = (
     User.id.label("user_id"),
-    User.uuid.label("user_uuid"),
+    _text(User.uuid, "user_uuid"),
     User.distinct_id.label("user_distinct_id"),
     User.first_name.label("user_first_name"),
     User.last_name.label("user_last_name"),
@@ -59,7 +69,7 @@ def _user(values: Sequence[Any]) -> dict[str, Any] | None:
         return None
     return {
         "id": user_id,
-        "uuid": str(uuid),
+        "uuid": uuid,
         "distinct_id": distinct_id,
         "first_name": first,
         "last_name": last,
@@ -71,12 +81,12 @@ def _user(values: Sequence[Any]) -> dict[str, Any] | None:
 
 
 DATASET_COLUMNS = (
-    Dataset.id,
+    _text(Dataset.id, "id"),
     Dataset.name,
     Dataset.description,
     _text(Dataset.metadata_, "metadata"),
-    Dataset.created_at,
-    Dataset.updated_at,
+    _timestamp(Dataset.created_at, "created_at"),
+    _timestamp(Dataset.updated_at, "updated_at"),
     Dataset.deleted,
     Dataset.team_id,
     *USER_COLUMNS,
@@ -86,12 +96,12 @@ DATASET_COLUMNS = (
 def dataset_from_row(row: Sequence[Any]) -> dict[str, Any]:
     id_, name, description, metadata, created_at, updated_at, deleted, team_id = row[:8]
     return {
-        "id": str(id_),
+        "id": id_,
         "name": name,
         "description": description,
         "metadata": _raw(metadata),
-        "created_at": isoformat(created_at),
-        "updated_at": isoformat(updated_at),
+        "created_at": created_at,
+        "updated_at": updated_at,
         "deleted": deleted,
         "created_by": _user(row[8:17]),
         "team": team_id,
@@ -113,17 +123,17 @@ def dataset_from_model(dataset: Dataset) -> dict[str, Any]:
 
 
 ITEM_COLUMNS = (
-    DatasetItem.id,
-    DatasetItem.dataset_id,
+    _text(DatasetItem.id, "id"),
+    _text(DatasetItem.dataset_id, "dataset_id"),
     _text(DatasetItem.input, "input"),
     _text(DatasetItem.output, "output"),
     _text(DatasetItem.metadata_, "metadata"),
     DatasetItem.ref_trace_id,
-    DatasetItem.ref_timestamp,
+    _timestamp(DatasetItem.ref_timestamp, "ref_timestamp"),
     DatasetItem.ref_source_id,
     DatasetItem.deleted,
-    DatasetItem.created_at,
-    DatasetItem.updated_at,
+    _timestamp(DatasetItem.created_at, "created_at"),
+    _timestamp(DatasetItem.updated_at, "updated_at"),
     DatasetItem.team_id,
     *USER_COLUMNS,
 )
@@ -133,17 +143,17 @@ def item_from_row(row: Sequence[Any]) -> dict[str, Any]:
     (id_, dataset_id, input_, output, metadata, trace_id, ref_ts, source_id) = row[:8]
     deleted, created_at, updated_at, team_id = row[8:12]
     return {
-        "id": str(id_),
-        "dataset": str(dataset_id),
+        "id": id_,
+        "dataset": dataset_id,
         "input": _raw(input_),
         "output": _raw(output),
         "metadata": _raw(metadata),
         "ref_trace_id": trace_id,
-        "ref_timestamp": None if ref_ts is None else isoformat(ref_ts),
+        "ref_timestamp": ref_ts,
         "ref_source_id": source_id,
         "deleted": deleted,
-        "created_at": isoformat(created_at),
-        "updated_at": isoformat(updated_at),
+        "created_at": created_at,
+        "updated_at": updated_at,
         "created_by": _user(row[12:21]),
         "team": team_id,
     }

@@ -298,8 +298,10 @@ async def test_cursor_errors(api: httpx.AsyncClient, urls: Urls) -> None:
         token(["-created_at,id", 10**30, str(uuid.uuid4())]),
         token(["-created_at,id", 1.5, str(uuid.uuid4())]),
         token(["-created_at,id", True, str(uuid.uuid4())]),
-        token(["-created_at,id", 1, "not-a-uuid"]),
-        token(["-created_at,id", 1, None]),
+        token(["-created_at,id", "yesterday", str(uuid.uuid4())]),
+        token(["-created_at,id", "2024-01-01T00:00:00", str(uuid.uuid4())]),
+        token(["-created_at,id", "2024-01-01T00:00:00.000000Z", "not-a-uuid"]),
+        token(["-created_at,id", "2024-01-01T00:00:00.000000Z", None]),
     ]
     for bad in bad_tokens:
         response = await api.get(urls.datasets, params={"cursor": bad})
