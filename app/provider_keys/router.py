@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request, Response
+from fastapi import Path, Request, Response
 
 from app.auth.dependencies import ProviderKeyRead, ProviderKeyWrite, TeamContext
 from app.db import SessionDep
@@ -20,6 +20,7 @@ PREFIX = "/api/environments/{project_id}/llm_analytics"
 router = api_router(f"{PREFIX}/provider_keys", "llm_analytics")
 validations_router = api_router(f"{PREFIX}/provider_key_validations", "llm_analytics")
 
+KeyId = Annotated[str, Path(alias="id", description="The provider key's id (UUID).")]
 READ_ERRORS = error_responses(401, 403, 404)
 WRITE_ERRORS = error_responses(400, 401, 403, 404, 413, 415)
 
@@ -53,9 +54,9 @@ async def create_provider_key(
     return service.present(key, key.id if body.set_as_active else None)
 
 
-@router.get("/{key_id}/", response_model=schemas.ProviderKeyRead, responses=READ_ERRORS)
+@router.get("/{id}/", response_model=schemas.ProviderKeyRead, responses=READ_ERRORS)
 async def retrieve_provider_key(
-    context: ProviderKeyRead, request: Request, session: SessionDep, key_id: str
+    context: ProviderKeyRead, request: Request, session: SessionDep, key_id: KeyId
 ) -> dict[str, Any]:
     """One provider key (never its secret). Scope `llm_provider_key:read`."""
     service = _service(request, session, context)
@@ -63,12 +64,12 @@ async def retrieve_provider_key(
     return service.present(key, await service.repo.active_key_id())
 
 
-@router.patch("/{key_id}/", response_model=schemas.ProviderKeyRead, responses=WRITE_ERRORS)
+@router.patch("/{id}/", response_model=schemas.ProviderKeyRead, responses=WRITE_ERRORS)
 async def update_provider_key(
     context: ProviderKeyWrite,
     request: Request,
     session: SessionDep,
-    key_id: str,
+    key_id: KeyId,
     body: schemas.ProviderKeyUpdate,
 ) -> dict[str, Any]:
     """Rename, replace the key (validated live; an invalid one leaves the old key in place), or
@@ -79,10 +80,10 @@ async def update_provider_key(
 
 
 @router.delete(
-    "/{key_id}/", status_code=204, response_class=Response, responses=error_responses(401, 403, 404)
+    "/{id}/", status_code=204, response_class=Response, responses=error_responses(401, 403, 404)
 )
 async def delete_provider_key(
-    context: ProviderKeyWrite, request: Request, session: SessionDep, key_id: str
+    context: ProviderKeyWrite, request: Request, session: SessionDep, key_id: KeyId
 ) -> Response:
     """Delete a key; when it was the active key, the team has none afterwards.
     Scope `llm_provider_key:write`."""
@@ -90,9 +91,9 @@ async def delete_provider_key(
     return Response(status_code=204)
 
 
-@router.post("/{key_id}/validate/", response_model=schemas.ProviderKeyRead, responses=READ_ERRORS)
+@router.post("/{id}/validate/", response_model=schemas.ProviderKeyRead, responses=READ_ERRORS)
 async def validate_provider_key(
-    context: ProviderKeyWrite, request: Request, session: SessionDep, key_id: str
+    context: ProviderKeyWrite, request: Request, session: SessionDep, key_id: KeyId
 ) -> dict[str, Any]:
     """Re-check the stored key with its provider and save the outcome in `state` /
     `error_message` (200 also when the key turned out invalid). Scope `llm_provider_key:write`."""
@@ -138,14 +139,14 @@ method_not_allowed(
 )
 method_not_allowed(
     router,
-    "/{key_id}/",
+    "/{id}/",
     read_scope=ProviderKeyRead,
     write_scope=ProviderKeyWrite,
     allowed=("GET", "PATCH", "DELETE"),
 )
 method_not_allowed(
     router,
-    "/{key_id}/validate/",
+    "/{id}/validate/",
     read_scope=ProviderKeyRead,
     write_scope=ProviderKeyWrite,
     allowed=("POST",),
