@@ -73,9 +73,7 @@ async def list_llm_models(
     context: ProviderKeyRead,
     request: Request,
     session: SessionDep,
-    provider: Annotated[
-        str | None, Query(description="Provider name (required); `google` means gemini.")
-    ] = None,
+    provider: Annotated[str, Query(description="Provider name; `google` means gemini.")],
     key_id: Annotated[
         str | None, Query(description="A provider key of the team: list its live models.")
     ] = None,

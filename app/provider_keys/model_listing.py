@@ -20,8 +20,8 @@ from app.providers.wire import INVALID_KEY
 CACHE_TTL = dt.timedelta(minutes=10)
 
 
-def checked_provider(raw: str | None) -> str:
-    if raw is None or not raw.strip():
+def checked_provider(raw: str) -> str:
+    if not raw.strip():
         raise ValidationFailed("This field is required.", code="required", attr="provider")
     provider = normalize_provider(raw)
     if provider not in PROVIDERS:

@@ -123,6 +123,7 @@ async def create_provider_key_validation(
     if format_error is not None:
         return {"state": KeyState.INVALID.value, "error_message": format_error}
     service = _service(request, session, context)
+    await service.release()  # DNS checks and the provider call follow; nothing to write
     connection = await checked_connection(
         service.settings,
         body.provider,

@@ -161,6 +161,7 @@ class ProviderKeyService:
     # --- writes --------------------------------------------------------------------------------
 
     async def create(self, body: ProviderKeyCreate) -> LLMProviderKey:
+        await self.release()  # the endpoint checks may resolve DNS; hold nothing meanwhile
         connection = await checked_connection(
             self.settings,
             body.provider,
@@ -192,6 +193,7 @@ class ProviderKeyService:
         if not fields & {"base_url", "azure_endpoint", "api_version"}:
             # Nothing to re-check (and no DNS lookup for a rename).
             return Connection(key.base_url, key.azure_endpoint, key.api_version)
+        await self.release()  # the checks may resolve DNS
         return await checked_connection(
             self.settings,
             key.provider,
