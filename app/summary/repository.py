@@ -92,10 +92,16 @@ class SummaryCache:
     async def put(self, cache_key: str, payload: dict[str, Any], ttl_seconds: int) -> None:
         now = func.clock_timestamp()
         expires = now + func.make_interval(0, 0, 0, 0, 0, 0, float(ttl_seconds))
+        # Housekeeping must never wait: rows another request holds are left for next time.
+        expired = (
+            select(SummaryCacheEntry.cache_key)
+            .where(SummaryCacheEntry.team_id == self.team_id, SummaryCacheEntry.expires_at <= now)
+            .with_for_update(skip_locked=True)
+        )
         await self.session.execute(
             delete(SummaryCacheEntry).where(
                 SummaryCacheEntry.team_id == self.team_id,
-                SummaryCacheEntry.expires_at <= now,
+                SummaryCacheEntry.cache_key.in_(expired.scalar_subquery()),
             )
         )
         await self.session.execute(
@@ -130,6 +136,8 @@ class SummaryCache:
         await self.session.execute(
             select(func.pg_advisory_xact_lock(lock_id(self.team_id, cache_key)))
         )
+        # The wait budget was for the advisory lock only; later statements get the default.
+        await self.session.execute(select(func.set_config("lock_timeout", "5s", True)))
 
 
 async def count_trial_eval(session: AsyncSession, team_id: int) -> None:

@@ -215,6 +215,10 @@ async def test_list_newest_first_paginated_and_filtered(
         "Tone check",
     ]
 
+    huge = await api.get(evaluations_url(team), params={"offset": "9" * 30})
+    assert huge.status_code == 200
+    assert huge.json()["count"] == 4
+    assert huge.json()["results"] == []
     for params, attr in (
         ({"order_by": "team"}, "order_by"),
         ({"id__in": "nope"}, "id__in"),

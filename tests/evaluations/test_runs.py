@@ -188,6 +188,9 @@ async def test_verdicts_filters_and_order(api: httpx.AsyncClient, identity: Iden
     paged = (await api.get(url, params={"filter": "na", "limit": 1})).json()
     assert "filter=na" in paged["next"]
     assert "offset=1" in paged["next"]
+    huge = await api.get(url, params={"offset": "9" * 30})
+    assert huge.status_code == 200
+    assert huge.json()["results"] == []
     bad = await api.get(url, params={"filter": "maybe"})
     assert bad.status_code == 400
     assert bad.json()["attr"] == "filter"

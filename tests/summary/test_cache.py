@@ -175,3 +175,23 @@ async def test_team_key_wins_and_uses_no_trial(
         select(LLMProviderKey.last_used_at).where(LLMProviderKey.id == team_key.id)
     )
     assert used is not None
+
+
+async def test_expired_entries_are_removed_on_the_next_write(
+    api: httpx.AsyncClient,
+    session: AsyncSession,
+    team_key: LLMProviderKey,
+    seeded: Seeded,
+    fake_llm: FakeLLM,
+) -> None:
+    await summarize(api, seeded)
+    await session.execute(
+        update(SummaryCacheEntry).values(
+            expires_at=func.clock_timestamp() - func.make_interval(0, 0, 0, 0, 0, 0, 1.0)
+        )
+    )
+    await session.commit()
+    await summarize(api, seeded, filter="fail")
+    keys = (await session.scalars(select(SummaryCacheEntry.payload))).all()
+    assert [entry["statistics"]["total_analyzed"] for entry in keys] == [2]
+    assert len(fake_llm.calls) == 2
