@@ -108,7 +108,11 @@ Name = Annotated[str, BeforeValidator(_name), Field(min_length=1, max_length=400
 Description = Annotated[
     str | None, BeforeValidator(text(max_length=None, allow_blank=True, allow_null=True))
 ]
-RefString = Annotated[str | None, BeforeValidator(_ref), Field(max_length=255)]
+RefString = Annotated[
+    str | None,
+    BeforeValidator(_ref),
+    WithJsonSchema({"anyOf": [{"type": "string", "maxLength": 255}, {"type": "null"}]}),
+]
 Boolean = Annotated[bool, BeforeValidator(boolean)]
 DatasetRef = Annotated[uuid.UUID, BeforeValidator(parse_uuid)]
 RefTimestamp = Annotated[dt.datetime | None, BeforeValidator(optional_datetime)]

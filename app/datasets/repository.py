@@ -38,6 +38,7 @@ from app.db import utcnow
 from app.errors import ValidationFailed
 from app.models import Dataset, DatasetItem, User
 
+MAX_OFFSET = 2**63 - 1
 DATASET_ORDER_BY = ("created_at", "-created_at", "updated_at", "-updated_at")
 # Matches ix_dataset_items_team_dataset_created / ix_dataset_items_team_created exactly.
 ITEM_ORDERING = Ordering(
@@ -66,7 +67,8 @@ async def fetch_page(
     if window.cursor:
         statement = statement.where(ordering.after(ordering.decode(window.cursor)))
     if window.cursor is None:
-        statement = statement.limit(window.limit).offset(window.offset)
+        # OFFSET is a bigint: anything larger is past the end anyway.
+        statement = statement.limit(window.limit).offset(min(window.offset, MAX_OFFSET))
     else:
         # One extra row tells whether a next page exists.
         statement = statement.limit(window.limit + 1)

@@ -98,6 +98,10 @@ async def test_offset_pages_and_links(
     clamped = (await api.get(urls.items, params={"limit": 5000, "offset": 4})).json()
     assert len(clamped["results"]) == 1
     assert clamped["count"] == 5
+    far = await api.get(urls.items, params={"offset": "9" * 30})
+    assert far.status_code == 200
+    assert far.json()["results"] == []
+    assert far.json()["count"] == 5
 
 
 async def test_cursor_walk(

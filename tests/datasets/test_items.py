@@ -174,6 +174,17 @@ async def test_ref_fields_at_their_limits(
     assert body["ref_source_id"] == ""
     # A naive timestamp is read as UTC.
     assert body["ref_timestamp"] == "2024-01-02T03:04:05.678901Z"
+    cleared = await api.patch(
+        urls.item(body["id"]),
+        json={"ref_trace_id": None, "ref_source_id": None, "ref_timestamp": None},
+    )
+    assert cleared.status_code == 200, cleared.text
+    fetched = (await api.get(urls.item(body["id"]))).json()
+    assert (fetched["ref_trace_id"], fetched["ref_source_id"], fetched["ref_timestamp"]) == (
+        None,
+        None,
+        None,
+    )
 
 
 async def test_dataset_must_be_a_live_dataset_of_the_team(
