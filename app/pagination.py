@@ -15,6 +15,7 @@ from app.errors import ValidationFailed
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+MAX_BIGINT = 2**63 - 1
 ORIGINAL_PATH = "llma.original_path"
 
 T = TypeVar("T")
@@ -37,6 +38,11 @@ def _non_negative_int(raw: str | None, name: str) -> int | None:
     if value < 0:
         raise ValidationFailed(
             "Ensure this value is greater than or equal to 0.", code="min_value", attr=name
+        )
+    if value > MAX_BIGINT:
+        # PostgreSQL's OFFSET is a bigint; anything larger is no position at all.
+        raise ValidationFailed(
+            f"Ensure this value is less than or equal to {MAX_BIGINT}.", code="max_value", attr=name
         )
     return value
 

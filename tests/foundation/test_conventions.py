@@ -111,7 +111,7 @@ async def test_unknown_query_parameter_is_400(api: httpx.AsyncClient, identity: 
     assert (await api.get(probes(identity) + "?format=json")).status_code == 200
 
 
-@pytest.mark.parametrize("value", ["abc", "-1", "1.5"])
+@pytest.mark.parametrize("value", ["abc", "-1", "1.5", "99999999999999999999999"])
 async def test_bad_paging_values_are_400(
     api: httpx.AsyncClient, identity: Identity, value: str
 ) -> None:
