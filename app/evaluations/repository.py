@@ -16,8 +16,6 @@ from app.db import utcnow, uuid7
 from app.evaluations.schemas import RunFilter, RunIn
 from app.models import Evaluation, EvaluationRun, LLMProviderKey
 
-# OFFSET is a bigint in PostgreSQL; any larger offset is past the end anyway.
-MAX_OFFSET = 2**63 - 1
 ORDERINGS: dict[str, UnaryExpression[Any]] = {
     "created_at": Evaluation.created_at.asc(),
     "-created_at": Evaluation.created_at.desc(),
@@ -86,7 +84,7 @@ class EvaluationRepository:
         )
         ordering = [ORDERINGS[name] for name in filters.order_by] + [Evaluation.id.desc()]
         statement = self._evaluations().where(*extra).order_by(*ordering)
-        rows = await self.session.execute(statement.limit(limit).offset(min(offset, MAX_OFFSET)))
+        rows = await self.session.execute(statement.limit(limit).offset(offset))
         return int(count or 0), [(row[0], row[1]) for row in rows]
 
     async def get(
@@ -169,7 +167,7 @@ class EvaluationRepository:
             .where(*conditions)
             .order_by(EvaluationRun.timestamp.desc(), EvaluationRun.id.desc())
             .limit(limit)
-            .offset(min(offset, MAX_OFFSET))
+            .offset(offset)
         )
         return int(count or 0), runs.all()
 

@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import Query, Request
+from pydantic import BaseModel
 
 from app.auth import dependencies as auth
 from app.db import SessionDep
@@ -174,9 +175,10 @@ async def update_evaluation(
     if found is None:
         raise NotFound()
     evaluation, _ = found
-    changes = body.model_dump(exclude_unset=True, exclude={"model_configuration"})
-    for field, value in changes.items():
-        setattr(evaluation, field, value)
+    for field in body.model_fields_set - {"model_configuration"}:
+        value = getattr(body, field)
+        # Nested configs are stored whole, their defaults included ({} → {"allows_na": false}).
+        setattr(evaluation, field, value.model_dump() if isinstance(value, BaseModel) else value)
     if "model_configuration" in body.model_fields_set:
         configuration = body.model_configuration
         if configuration is not None:

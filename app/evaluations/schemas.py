@@ -85,6 +85,8 @@ class EvaluationCreate(_EvaluationFields):
     model_configuration: ModelConfigurationIn | None = None
     deleted: bool = False
 
+    _refuse_null = field_validator("conditions")(_not_null)
+
 
 class EvaluationUpdate(_EvaluationFields):
     """PATCH body: only the fields sent are applied; `null` is refused where a value is needed."""
@@ -102,6 +104,7 @@ class EvaluationUpdate(_EvaluationFields):
 
     _refuse_null = field_validator(
         "name",
+        "conditions",
         "enabled",
         "evaluation_type",
         "evaluation_config",

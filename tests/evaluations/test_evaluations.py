@@ -99,6 +99,13 @@ async def test_create_validation(
     assert listed.json()["count"] == 0
 
 
+async def test_create_refuses_null_conditions(api: httpx.AsyncClient, identity: Identity) -> None:
+    body = {"name": "E", "evaluation_config": {"prompt": "p"}, "conditions": None}
+    response = await api.post(evaluations_url(identity.team.id), json=body)
+    assert response.status_code == 400
+    assert (response.json()["attr"], response.json()["code"]) == ("conditions", "null")
+
+
 async def test_model_configuration_key_must_belong_to_team(
     api: httpx.AsyncClient, app: Any, session: AsyncSession, identity: Identity
 ) -> None:
@@ -215,15 +222,12 @@ async def test_list_newest_first_paginated_and_filtered(
         "Tone check",
     ]
 
-    huge = await api.get(evaluations_url(team), params={"offset": "9" * 30})
-    assert huge.status_code == 200
-    assert huge.json()["count"] == 4
-    assert huge.json()["results"] == []
     for params, attr in (
         ({"order_by": "team"}, "order_by"),
         ({"id__in": "nope"}, "id__in"),
         ({"enabled": "maybe"}, "enabled"),
         ({"limit": "-1"}, "limit"),
+        ({"offset": "9" * 30}, "offset"),
         ({"name": "x"}, "name"),
     ):
         response = await api.get(evaluations_url(team), params=params)
@@ -265,12 +269,16 @@ async def test_patch_validation_changes_nothing(api: httpx.AsyncClient, identity
         ({"enabled": None}, "enabled"),
         ({"evaluation_type": "hog"}, "evaluation_type"),
         ({"evaluation_config": {"prompt": " "}}, "evaluation_config.prompt"),
+        ({"conditions": None}, "conditions"),
     ):
         response = await api.patch(url, json={**change, "description": "changed"})
         assert response.status_code == 400, change
         assert response.json()["attr"] == attr
     assert (await api.get(url)).json() == body
 
+    defaults = await api.patch(url, json={"output_config": {}, "conditions": {"any": ["json"]}})
+    assert defaults.json()["output_config"] == {"allows_na": False}
+    assert defaults.json()["conditions"] == {"any": ["json"]}
     paused = await api.patch(
         url, json={"enabled": False, "status": "active", "id": str(uuid.uuid4())}
     )
