@@ -188,6 +188,10 @@ _PYDANTIC_TO_DRF: dict[str, tuple[str, str | None]] = {
     "model_type": ("invalid", None),
     "model_attributes_type": ("invalid", None),
     "json_invalid": ("parse_error", "JSON parse error."),
+    "greater_than_equal": ("min_value", "Ensure this value is greater than or equal to {ge}."),
+    "less_than_equal": ("max_value", "Ensure this value is less than or equal to {le}."),
+    "greater_than": ("min_value", "Ensure this value is greater than {gt}."),
+    "less_than": ("max_value", "Ensure this value is less than {lt}."),
 }
 
 
@@ -214,6 +218,12 @@ def validation_error_from_pydantic(errors: Sequence[Any]) -> ValidationFailed:
             message = f'"{err.get("input")}" is not a valid choice. {message}.'
         detail = message
     ctx = err.get("ctx") or {}
+    template = _PYDANTIC_TO_DRF.get(kind, ("", None))[1]
+    if template is not None and "{" in template:
+        try:
+            detail = template.format(**ctx)
+        except (KeyError, IndexError, ValueError):
+            detail = str(err.get("msg", "Invalid input."))
     if kind == "value_error" and isinstance(ctx.get("error"), APIErrorCarrier):
         carried = ctx["error"]
         code, detail = carried.code, carried.detail

@@ -28,25 +28,6 @@ class Page(BaseModel, Generic[T]):
     results: list[T]
 
 
-def _non_negative_int(raw: str | None, name: str) -> int | None:
-    if raw is None or raw == "":
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationFailed("A valid integer is required.", code="invalid", attr=name) from None
-    if value < 0:
-        raise ValidationFailed(
-            "Ensure this value is greater than or equal to 0.", code="min_value", attr=name
-        )
-    if value > MAX_BIGINT:
-        # PostgreSQL's OFFSET is a bigint; anything larger is no position at all.
-        raise ValidationFailed(
-            f"Ensure this value is less than or equal to {MAX_BIGINT}.", code="max_value", attr=name
-        )
-    return value
-
-
 @dataclass(frozen=True)
 class PageParams:
     limit: int
@@ -55,21 +36,29 @@ class PageParams:
 
 def page_params(
     limit: Annotated[
-        str | None,
+        int | None,
         Query(
-            description=f"Number of results to return per page (max {MAX_LIMIT}).", examples=[100]
+            ge=0,
+            le=MAX_BIGINT,
+            description=f"Number of results to return per page (default {DEFAULT_LIMIT}, "
+            f"max {MAX_LIMIT}; larger values are clamped).",
+            examples=[DEFAULT_LIMIT],
         ),
     ] = None,
     offset: Annotated[
-        str | None, Query(description="The initial index from which to return the results.")
+        int | None,
+        Query(
+            ge=0,
+            le=MAX_BIGINT,  # PostgreSQL's OFFSET is a bigint
+            description="The initial index from which to return the results.",
+        ),
     ] = None,
 ) -> PageParams:
-    # Parsed by hand: bad values must be 400s with `attr`, raised after the auth checks.
-    parsed_limit = _non_negative_int(limit, "limit")
-    parsed_offset = _non_negative_int(offset, "offset")
-    if parsed_limit is None or parsed_limit == 0:
-        parsed_limit = DEFAULT_LIMIT
-    return PageParams(limit=min(parsed_limit, MAX_LIMIT), offset=parsed_offset or 0)
+    # A bad value is a 400 with `attr` (FastAPI's validation, rendered by app.errors), and
+    # it is reported only after the auth checks, which run first.
+    if not limit:
+        limit = DEFAULT_LIMIT
+    return PageParams(limit=min(limit, MAX_LIMIT), offset=offset or 0)
 
 
 Pagination = Annotated[PageParams, Depends(page_params)]
