@@ -156,8 +156,13 @@ class APIRoute(fastapi_routing.APIRoute):
         return route_handler
 
 
-def _identifier(path: str) -> str:
-    return re.sub(r"\W+", "_", path).strip("_")
+def _not_allowed_operation_id(method: str, path: str) -> str:
+    """`destroy_datasets` for DELETE …/datasets/{id}/, like PostHog's `…_destroy`."""
+    static = [part for part in path.split("/") if part and not part.startswith("{")]
+    resource = "_".join(part for part in static if part not in ("api", "environments"))
+    verb = "destroy" if method == "DELETE" else f"{method.lower()}_not_allowed"
+    suffix = "" if path.rstrip("/").endswith("}") else "_collection"
+    return f"{verb}_{resource}{suffix}"
 
 
 def api_router(prefix: str, tag: str) -> APIRouter:
@@ -211,7 +216,7 @@ def method_not_allowed(
             + f"\n\nRequired API key scope: `{scope_name(scope)}`.",
             responses={405: {"description": "Method not allowed (no body)"}},
             name=f"{method.lower()}_not_allowed",
-            operation_id=f"{method.lower()}_{_identifier(router.prefix + path)}",
+            operation_id=_not_allowed_operation_id(method, router.prefix + path),
         )
 
 
