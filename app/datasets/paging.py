@@ -1,19 +1,27 @@
-"""List query parameters of both lists, and the keyset ordering behind `cursor` (SPEC §4).
+"""Offset and keyset (`cursor`) paging of the two lists, on statements built once (SPEC §4).
 
-A position is the sort values and id of the last row shown, as the row carries them on the wire
-(ISO 8601 timestamps with microseconds, uuid text). The token carries the ordering it was made
-for, so a token replayed with another `order_by` is refused instead of skipping rows.
+A `PageQuery` holds a list's statements with bind parameters, so a request only binds values:
+no statement is built or hashed for SQLAlchemy's compiled cache on the hot path. One round trip
+per page: the exact count rides along as an uncorrelated scalar subquery (PostgreSQL runs it
+once), and runs on its own only when the page comes back empty.
+
+A keyset position is the sort values and id of the last row shown, as the row carries them on
+the wire (ISO 8601 timestamps with microseconds, uuid text). The token also names the ordering
+it was made for, so a token replayed with another `order_by` is refused instead of skipping rows.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import BigInteger, ColumnElement, Integer, Row, Select, and_, bindparam, or_
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.errors import ValidationFailed
@@ -23,6 +31,8 @@ CURSOR_HELP = (
     "Keyset paging: send an empty `cursor` for the first page, then follow `next`. Deep pages "
     "cost what the first costs; `previous` is null. Cannot be combined with `offset`."
 )
+LIMIT = bindparam("limit", type_=Integer())
+OFFSET = bindparam("offset", type_=BigInteger())
 
 
 @dataclass(frozen=True)
@@ -34,7 +44,7 @@ class Window:
     cursor: str | None
 
 
-def list_window(
+async def list_window(
     request: Request,
     pagination: Pagination,
     cursor: Annotated[str | None, Query(description=CURSOR_HELP)] = None,
@@ -74,7 +84,7 @@ def _decode(value: Any, is_timestamp: bool) -> Any:
     return parsed
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Ordering:
     """Sort keys, ending with `id` as the tie-breaker that makes every position unique."""
 
@@ -90,14 +100,19 @@ class Ordering:
     def position_of(self, row: Any) -> list[Any]:
         return [self.signature, *(str(getattr(row, k.name)) for k in self.keys)]
 
-    def decode(self, token: str) -> list[Any]:
+    def decode(self, token: str) -> dict[str, Any]:
+        """A token → the bind parameters of `after()`; 400 `attr: "cursor"` if it is not ours."""
         raw = decode_cursor(token, len(self.keys) + 1)
         if raw[0] != self.signature:
             raise _invalid_cursor()
-        return [_decode(v, k.name != "id") for k, v in zip(self.keys, raw[1:], strict=True)]
+        return {
+            f"after_{i}": _decode(value, key.name != "id")
+            for i, (key, value) in enumerate(zip(self.keys, raw[1:], strict=True))
+        }
 
-    def after(self, values: list[Any]) -> ColumnElement[bool]:
-        """Rows strictly past `values` in this order (lexicographic, mixed directions)."""
+    def after(self) -> ColumnElement[bool]:
+        """Rows strictly past the position `after_0…` (lexicographic, mixed directions)."""
+        values = [bindparam(f"after_{i}", type_=k.column.type) for i, k in enumerate(self.keys)]
         branches = []
         for i, key in enumerate(self.keys):
             ties = [k.column == v for k, v in zip(self.keys[:i], values[:i], strict=True)]
@@ -110,37 +125,58 @@ class Ordering:
         return and_(bound, or_(*branches))
 
 
-def comma_separated(values: list[str] | None) -> list[str]:
-    """`a,b&x=c` and repeated parameters alike; blanks dropped."""
-    return [part.strip() for value in values or () for part in value.split(",") if part.strip()]
+@dataclass(frozen=True)
+class PageRows:
+    count: int
+    rows: Sequence[Row[Any]]
+    next_position: list[Any] | None
 
 
-def uuid_list(values: list[str] | None, attr: str) -> list[uuid.UUID]:
-    parsed = []
-    for part in comma_separated(values):
-        try:
-            parsed.append(uuid.UUID(part))
-        except ValueError:
-            raise ValidationFailed("Must be a valid UUID.", code="invalid", attr=attr) from None
-    return parsed
+@dataclass(frozen=True, eq=False)
+class PageQuery:
+    """A list's filtered rows and their count; the page statements derive from them once."""
 
+    rows: Select[Any]
+    count: Select[Any]
+    ordering: Ordering
 
-def optional_uuid(value: str | None, attr: str) -> uuid.UUID | None:
-    if value is None or not value.strip():
-        return None
-    try:
-        return uuid.UUID(value.strip())
-    except ValueError:
-        raise ValidationFailed("Must be a valid UUID.", code="invalid", attr=attr) from None
+    def _ordered(self) -> Select[Any]:
+        total = self.count.correlate(None).scalar_subquery().label("total")
+        return self.rows.add_columns(total).order_by(*self.ordering.clauses())
 
+    @cached_property
+    def by_offset(self) -> Select[Any]:
+        return self._ordered().limit(LIMIT).offset(OFFSET)
 
-def search_term(value: str | None) -> str | None:
-    if value is None or not value.strip():
-        return None
-    return value.strip()
+    @cached_property
+    def first_keyset(self) -> Select[Any]:
+        return self._ordered().limit(LIMIT)
 
+    @cached_property
+    def next_keyset(self) -> Select[Any]:
+        return self._ordered().where(self.ordering.after()).limit(LIMIT)
 
-def like_pattern(term: str) -> str:
-    """`%term%` with the user's own `%`, `_` and `\\` matched literally."""
-    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+    async def fetch(
+        self, session: AsyncSession, params: dict[str, Any], window: Window
+    ) -> PageRows:
+        bound = dict(params)
+        if window.cursor is None:
+            statement = self.by_offset
+            bound.update(limit=window.limit, offset=window.offset)
+        elif window.cursor:
+            statement = self.next_keyset
+            bound.update(self.ordering.decode(window.cursor), limit=window.limit + 1)
+        else:
+            statement = self.first_keyset
+            # One extra row tells whether a next page exists.
+            bound.update(limit=window.limit + 1)
+        rows = (await session.execute(statement, bound)).all()
+        if rows:
+            counted = int(rows[0][-1])
+        else:
+            counted = int((await session.execute(self.count, params)).scalar_one())
+        next_position = None
+        if window.cursor is not None and len(rows) > window.limit:
+            rows = rows[: window.limit]
+            next_position = self.ordering.position_of(rows[-1])
+        return PageRows(counted, rows, next_position)

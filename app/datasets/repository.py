@@ -1,10 +1,11 @@
 """Team-bound SQL for datasets and items.
 
-Each repository is built for one team and every statement starts from a base already filtered
-by it (and by `NOT deleted` for lists and retrieve), so no method can forget isolation. Reads
-return flat rows for `app.datasets.serializers`; writes work on ORM objects whose `created_by`
-is loaded by a join (relationships are `lazy="raise"`). A list page is one round trip: the exact
-count rides along as an uncorrelated scalar subquery, run separately only when the page is empty.
+Every statement starts from a base filtered by `team_id = :team_id` (and by `NOT deleted` for
+lists and retrieve), and the repository, built for one team, binds that parameter on every
+execution, so no method can forget isolation. The statements themselves are built once per
+shape (`functools.cache`) and only bound per request. Reads return flat rows for
+`app.datasets.serializers`; writes work on ORM objects whose `created_by` is loaded by a join
+(relationships are `lazy="raise"`).
 """
 
 from __future__ import annotations
@@ -12,16 +13,20 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     ColumnElement,
+    Exists,
+    Integer,
     Row,
     Select,
     Text,
+    Uuid,
     and_,
+    bindparam,
     cast,
     exists,
     func,
@@ -32,14 +37,15 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from app.datasets.listing import Ordering, SortKey, Window, like_pattern
+from app.datasets.filters import like_pattern
+from app.datasets.paging import Ordering, PageQuery, PageRows, SortKey, Window
 from app.datasets.serializers import DATASET_COLUMNS, ITEM_COLUMNS
 from app.db import utcnow
-from app.errors import ValidationFailed
 from app.models import Dataset, DatasetItem, User
 
-MAX_OFFSET = 2**63 - 1
-DATASET_ORDER_BY = ("created_at", "-created_at", "updated_at", "-updated_at")
+TEAM = bindparam("team_id", type_=Integer())
+ID = bindparam("id", type_=Uuid())
+DATASET = bindparam("dataset_id", type_=Uuid())
 # Matches ix_dataset_items_team_dataset_created / ix_dataset_items_team_created exactly.
 ITEM_ORDERING = Ordering(
     (
@@ -52,35 +58,6 @@ ATTRIBUTES = {"metadata": "metadata_", "dataset": "dataset_id"}
 JSON_FIELDS = frozenset({"input", "output", "metadata"})
 
 
-@dataclass(frozen=True)
-class PageRows:
-    count: int
-    rows: Sequence[Row[Any]]
-    next_position: list[Any] | None
-
-
-async def fetch_page(
-    session: AsyncSession, rows: Select[Any], count: Select[Any], ordering: Ordering, window: Window
-) -> PageRows:
-    total = count.correlate(None).scalar_subquery().label("total")
-    statement = rows.add_columns(total).order_by(*ordering.clauses())
-    if window.cursor:
-        statement = statement.where(ordering.after(ordering.decode(window.cursor)))
-    if window.cursor is None:
-        # OFFSET is a bigint: anything larger is past the end anyway.
-        statement = statement.limit(window.limit).offset(min(window.offset, MAX_OFFSET))
-    else:
-        # One extra row tells whether a next page exists.
-        statement = statement.limit(window.limit + 1)
-    result = (await session.execute(statement)).all()
-    counted = int(result[0][-1]) if result else int((await session.execute(count)).scalar_one())
-    next_position = None
-    if window.cursor is not None and len(result) > window.limit:
-        result = result[: window.limit]
-        next_position = ordering.position_of(result[-1])
-    return PageRows(counted, result, next_position)
-
-
 def _assign(instance: Any, values: dict[str, Any]) -> None:
     for field, value in values.items():
         if value is None and field in JSON_FIELDS:
@@ -90,21 +67,64 @@ def _assign(instance: Any, values: dict[str, Any]) -> None:
         setattr(instance, ATTRIBUTES.get(field, field), value)
 
 
-def dataset_ordering(terms: Sequence[str]) -> Ordering:
-    """`order_by` terms → keys; `id` breaks ties opposite to the first key, as the indexes do."""
-    keys: list[SortKey] = []
-    for term in terms or ("-created_at",):
-        if term not in DATASET_ORDER_BY:
-            raise ValidationFailed(
-                f"Select a valid choice. {term} is not one of the available choices.",
-                code="invalid_choice",
-                attr="order_by",
-            )
-        name = term.lstrip("-")
-        if all(key.name != name for key in keys):
-            keys.append(SortKey(name, getattr(Dataset, name), descending=term.startswith("-")))
+def _later_than(previous: dt.datetime) -> dt.datetime:
+    # `updated_at` must move on every change, even two changes within one clock tick.
+    now = utcnow()
+    return now if now > previous else previous + dt.timedelta(microseconds=1)
+
+
+# --- datasets ---------------------------------------------------------------------------------
+
+# Literally the partial indexes' predicate, so the planner can use them.
+LIVE_DATASETS = (Dataset.team_id == TEAM, not_(Dataset.deleted))
+DATASET_ROWS = select(*DATASET_COLUMNS).outerjoin(User, User.id == Dataset.created_by_id)
+
+
+@cache
+def _dataset_ordering(terms: tuple[str, ...]) -> Ordering:
+    """`id` breaks ties opposite to the first key, so single-key orders match an index scan."""
+    keys = [SortKey(t.lstrip("-"), getattr(Dataset, t.lstrip("-")), t[0] == "-") for t in terms]
     keys.append(SortKey("id", Dataset.id, descending=not keys[0].descending))
     return Ordering(tuple(keys))
+
+
+@cache
+def _dataset_list(terms: tuple[str, ...], with_ids: bool, with_search: bool) -> PageQuery:
+    filters: list[ColumnElement[bool]] = [*LIVE_DATASETS]
+    if with_ids:
+        filters.append(Dataset.id.in_(bindparam("ids", expanding=True, type_=Uuid())))
+    if with_search:
+        # The same expressions as the trigram GIN indexes, so they can serve the search.
+        pattern = bindparam("pattern", type_=Text())
+        metadata_text = cast(Dataset.metadata_, Text)
+        filters.append(
+            or_(
+                Dataset.name.ilike(pattern, escape="\\"),
+                Dataset.description.ilike(pattern, escape="\\"),
+                # Absent metadata is stored as JSON null, whose text "null" is no match.
+                and_(
+                    metadata_text.ilike(pattern, escape="\\"),
+                    func.jsonb_typeof(Dataset.metadata_) != "null",
+                ),
+            )
+        )
+    count = select(func.count()).select_from(Dataset).where(*filters)
+    return PageQuery(DATASET_ROWS.where(*filters), count, _dataset_ordering(terms))
+
+
+@cache
+def _dataset_by_id() -> Select[Any]:
+    return DATASET_ROWS.where(*LIVE_DATASETS, Dataset.id == ID)
+
+
+@cache
+def _dataset_model() -> Select[Dataset]:
+    # Deleted ones too: PATCH reaches them so `{"deleted": false}` can restore.
+    return (
+        select(Dataset)
+        .options(joinedload(Dataset.created_by))
+        .where(Dataset.team_id == TEAM, Dataset.id == ID)
+    )
 
 
 class DatasetRepository:
@@ -112,56 +132,31 @@ class DatasetRepository:
         self.session = session
         self.team_id = team_id
 
-    def _rows(self) -> Select[Any]:
-        return (
-            select(*DATASET_COLUMNS)
-            .outerjoin(User, User.id == Dataset.created_by_id)
-            .where(Dataset.team_id == self.team_id, not_(Dataset.deleted))
-        )
-
-    def _models(self) -> Select[Dataset]:
-        return (
-            select(Dataset)
-            .options(joinedload(Dataset.created_by))
-            .where(Dataset.team_id == self.team_id)
-        )
-
     async def list(
-        self, *, ids: Sequence[uuid.UUID], search: str | None, ordering: Ordering, window: Window
+        self,
+        *,
+        ids: Sequence[uuid.UUID],
+        search: str | None,
+        order_terms: tuple[str, ...],
+        window: Window,
     ) -> PageRows:
-        filters: list[ColumnElement[bool]] = []
+        query = _dataset_list(order_terms, bool(ids), bool(search))
+        params: dict[str, Any] = {"team_id": self.team_id}
         if ids:
-            filters.append(Dataset.id.in_(ids))
+            params["ids"] = list(ids)
         if search:
-            # Same expressions as the trigram GIN indexes, so they can serve the search.
-            pattern = like_pattern(search)
-            filters.append(
-                or_(
-                    Dataset.name.ilike(pattern, escape="\\"),
-                    Dataset.description.ilike(pattern, escape="\\"),
-                    and_(
-                        cast(Dataset.metadata_, Text).ilike(pattern, escape="\\"),
-                        # Absent metadata is stored as JSON null, whose text "null" is no match.
-                        func.jsonb_typeof(Dataset.metadata_) != "null",
-                    ),
-                )
-            )
-        count = (
-            select(func.count())
-            .select_from(Dataset)
-            .where(Dataset.team_id == self.team_id, not_(Dataset.deleted), *filters)
-        )
-        return await fetch_page(self.session, self._rows().where(*filters), count, ordering, window)
+            params["pattern"] = like_pattern(search)
+        return await query.fetch(self.session, params, window)
 
     async def get(self, dataset_id: uuid.UUID) -> Row[Any] | None:
-        statement = self._rows().where(Dataset.id == dataset_id)
-        row: Row[Any] | None = (await self.session.execute(statement)).first()
+        params = {"team_id": self.team_id, "id": dataset_id}
+        row: Row[Any] | None = (await self.session.execute(_dataset_by_id(), params)).first()
         return row
 
     async def get_for_update(self, dataset_id: uuid.UUID) -> Dataset | None:
-        """Deleted ones too: PATCH reaches them so `{"deleted": false}` can restore."""
-        statement = self._models().where(Dataset.id == dataset_id)
-        return (await self.session.execute(statement)).scalar_one_or_none()
+        params = {"team_id": self.team_id, "id": dataset_id}
+        result = await self.session.execute(_dataset_model(), params)
+        return result.scalar_one_or_none()
 
     async def create(self, values: dict[str, Any], user: User) -> Dataset:
         now = utcnow()
@@ -178,16 +173,45 @@ class DatasetRepository:
         return dataset
 
 
-def _later_than(previous: dt.datetime) -> dt.datetime:
-    # `updated_at` must move on every change, even two changes within one clock tick.
-    now = utcnow()
-    return now if now > previous else previous + dt.timedelta(microseconds=1)
+# --- dataset items ----------------------------------------------------------------------------
+
+LIVE_ITEMS = (DatasetItem.team_id == TEAM, not_(DatasetItem.deleted))
+ITEM_ROWS = select(*ITEM_COLUMNS).outerjoin(User, User.id == DatasetItem.created_by_id)
 
 
-def live_dataset(team_id: int, dataset_id: uuid.UUID) -> Any:
-    return exists().where(
-        Dataset.id == dataset_id, Dataset.team_id == team_id, not_(Dataset.deleted)
+def _dataset_is_live() -> Exists:
+    return exists().where(Dataset.id == DATASET, *LIVE_DATASETS)
+
+
+@cache
+def _item_list(in_dataset: bool) -> PageQuery:
+    filters: list[ColumnElement[bool]] = [*LIVE_ITEMS]
+    if in_dataset:
+        # A missing, deleted or foreign dataset lists nothing. The EXISTS is uncorrelated: a
+        # one-time filter evaluated once per query, not per row.
+        filters += [DatasetItem.dataset_id == DATASET, _dataset_is_live()]
+    count = select(func.count()).select_from(DatasetItem).where(*filters)
+    return PageQuery(ITEM_ROWS.where(*filters), count, ITEM_ORDERING)
+
+
+@cache
+def _item_by_id() -> Select[Any]:
+    return ITEM_ROWS.where(*LIVE_ITEMS, DatasetItem.id == ID)
+
+
+@cache
+def _item_model() -> Select[DatasetItem]:
+    # Deleted ones too: PATCH reaches them so `{"deleted": false}` can restore.
+    return (
+        select(DatasetItem)
+        .options(joinedload(DatasetItem.created_by))
+        .where(DatasetItem.team_id == TEAM, DatasetItem.id == ID)
     )
+
+
+@cache
+def _live_dataset_check() -> Select[Any]:
+    return select(_dataset_is_live())
 
 
 class DatasetItemRepository:
@@ -195,46 +219,25 @@ class DatasetItemRepository:
         self.session = session
         self.team_id = team_id
 
-    def _live(self) -> list[Any]:
-        # Literally the partial indexes' predicate, so the planner can use them.
-        return [DatasetItem.team_id == self.team_id, not_(DatasetItem.deleted)]
-
-    def _rows(self) -> Select[Any]:
-        return (
-            select(*ITEM_COLUMNS)
-            .outerjoin(User, User.id == DatasetItem.created_by_id)
-            .where(*self._live())
-        )
-
-    def _models(self) -> Select[DatasetItem]:
-        return (
-            select(DatasetItem)
-            .options(joinedload(DatasetItem.created_by))
-            .where(DatasetItem.team_id == self.team_id)
-        )
-
     async def dataset_is_live(self, dataset_id: uuid.UUID) -> bool:
-        return bool(await self.session.scalar(select(live_dataset(self.team_id, dataset_id))))
+        params = {"team_id": self.team_id, "dataset_id": dataset_id}
+        return bool(await self.session.scalar(_live_dataset_check(), params))
 
     async def list(self, *, dataset_id: uuid.UUID | None, window: Window) -> PageRows:
-        filters: list[Any] = []
+        params: dict[str, Any] = {"team_id": self.team_id}
         if dataset_id is not None:
-            # A missing, deleted or foreign dataset lists nothing; the EXISTS is a one-time
-            # filter evaluated once per query, not per row.
-            filters = [DatasetItem.dataset_id == dataset_id, live_dataset(self.team_id, dataset_id)]
-        count = select(func.count()).select_from(DatasetItem).where(*self._live(), *filters)
-        rows = self._rows().where(*filters)
-        return await fetch_page(self.session, rows, count, ITEM_ORDERING, window)
+            params["dataset_id"] = dataset_id
+        return await _item_list(dataset_id is not None).fetch(self.session, params, window)
 
     async def get(self, item_id: uuid.UUID) -> Row[Any] | None:
-        statement = self._rows().where(DatasetItem.id == item_id)
-        row: Row[Any] | None = (await self.session.execute(statement)).first()
+        params = {"team_id": self.team_id, "id": item_id}
+        row: Row[Any] | None = (await self.session.execute(_item_by_id(), params)).first()
         return row
 
     async def get_for_update(self, item_id: uuid.UUID) -> DatasetItem | None:
-        """Deleted ones too: PATCH reaches them so `{"deleted": false}` can restore."""
-        statement = self._models().where(DatasetItem.id == item_id)
-        return (await self.session.execute(statement)).scalar_one_or_none()
+        params = {"team_id": self.team_id, "id": item_id}
+        result = await self.session.execute(_item_model(), params)
+        return result.scalar_one_or_none()
 
     async def create(self, values: dict[str, Any], user: User) -> DatasetItem:
         now = utcnow()

@@ -15,20 +15,9 @@ from fastapi import APIRouter, Path, Query, Request
 
 from app.auth.dependencies import DatasetRead, DatasetWrite
 from app.datasets import schemas
-from app.datasets.listing import (
-    ListWindow,
-    Window,
-    comma_separated,
-    optional_uuid,
-    search_term,
-    uuid_list,
-)
-from app.datasets.repository import (
-    DatasetItemRepository,
-    DatasetRepository,
-    PageRows,
-    dataset_ordering,
-)
+from app.datasets.filters import dataset_order_terms, optional_uuid, search_term, uuid_list
+from app.datasets.paging import ListWindow, PageRows, Window
+from app.datasets.repository import DatasetItemRepository, DatasetRepository
 from app.datasets.serializers import (
     dataset_from_model,
     dataset_from_row,
@@ -96,11 +85,10 @@ async def list_datasets(
     ] = None,
 ) -> JSONResponse:
     """List the team's datasets (deleted ones excluded). Scope `dataset:read`."""
-    ordering = dataset_ordering(comma_separated(order_by))
     found = await DatasetRepository(session, context.team_id).list(
         ids=uuid_list(id__in, "id__in"),
         search=search_term(search),
-        ordering=ordering,
+        order_terms=dataset_order_terms(order_by),
         window=window,
     )
     return _page(request, window, found, dataset_from_row)
