@@ -102,7 +102,8 @@ async def create_evaluation_summary(
 
     Analyses the newest 250 runs matching `filter` (and `generation_ids`), finds patterns in
     passing, failing and N/A runs and suggests improvements. Statistics are counted from the
-    runs. Results are cached for an hour per set of analysed runs; `force_refresh` recomputes.
+    runs. Results are cached (SUMMARY_CACHE_TTL_SECONDS, default one hour) per set of analysed
+    runs; `force_refresh` recomputes.
     Uses the team's active provider key, else the operator's default key (trial evals).
     Throttled per team (burst per minute, sustained per hour, daily). Errors also carry
     `error` (= `detail`). Scope `llm_analytics:write`.
