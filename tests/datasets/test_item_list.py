@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.datasets.conftest import (
     StatementLog,
@@ -159,3 +160,22 @@ async def test_items_of_a_restored_dataset_list_again(
     assert ids(await api.get(urls.items, params={"dataset": first["id"]})) == []
     await api.patch(urls.dataset(first["id"]), json={"deleted": False})
     assert ids(await api.get(urls.items, params={"dataset": first["id"]})) == [item["id"]]
+
+
+async def test_creator_json_is_rendered_on_every_path(
+    api: httpx.AsyncClient,
+    urls: Urls,
+    identity: Identity,
+    session: AsyncSession,
+    two_datasets: tuple[dict[str, Any], ...],
+) -> None:
+    identity.user.hedgehog_config = {"color": "blue", "accessories": ["hat"]}
+    identity.user.first_name = "Zoë"
+    await session.commit()
+    created = await create_item(api, urls, two_datasets[0]["id"])
+    listed = (await api.get(urls.items)).json()["results"][0]
+    retrieved = (await api.get(urls.item(created["id"]))).json()
+    for body in (created, listed, retrieved):
+        assert body["created_by"]["hedgehog_config"] == {"color": "blue", "accessories": ["hat"]}
+        assert body["created_by"]["first_name"] == "Zoë"
+        assert body["created_by"]["uuid"] == str(identity.user.uuid)
