@@ -13,7 +13,9 @@ def isoformat(value: dt.datetime) -> str:
     """ISO 8601 UTC with microseconds and `Z`, as SPEC §4 wants every timestamp."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    value = value.astimezone(dt.UTC)
+    # strftime("%Y") does not zero-pad years before 1000 on Linux.
+    return f"{value.year:04d}-{value.strftime('%m-%dT%H:%M:%S.%f')}Z"
 
 
 def _default(value: Any) -> Any:
