@@ -56,7 +56,7 @@ async def test_every_operation_is_described(client: httpx.AsyncClient) -> None:
         for status in ("400", "401", "403", "404"):
             assert status in responses, f"{label} lacks {status}"
             ref = responses[status]["content"]["application/json"]["schema"]["$ref"]
-            assert ref.endswith("/ErrorBody")
+            assert ref.endswith("ErrorBody"), label
 
 
 async def test_paths_and_security(client: httpx.AsyncClient) -> None:
