@@ -14,7 +14,7 @@ from app.db import SessionDep
 from app.errors import error_responses
 from app.jsonutil import JSONResponse
 from app.routing import APIRoute, api_router, method_not_allowed
-from app.summary.schemas import SummaryRequest, SummaryResponse
+from app.summary.schemas import SummaryErrorBody, SummaryRequest, SummaryResponse
 from app.summary.service import SummaryService, admit
 
 FUNCTION_STACK = "fastapi_function_astack"  # where FastAPI keeps function-scoped dependencies
@@ -85,9 +85,8 @@ async def admitted(
     return context
 
 
-# The shared error shape; this endpoint's bodies also repeat `detail` as `error`.
 _ERRORS = {
-    status: {**entry, "description": f"{entry['description']} (body also has `error` = `detail`)"}
+    status: {**entry, "model": SummaryErrorBody}
     for status, entry in error_responses(400, 401, 403, 404, 413, 415, 429, 502, 503, 504).items()
 }
 

@@ -63,3 +63,13 @@ class SummaryResponse(APIModel):
     na_patterns: list[SummaryPattern]
     recommendations: list[str]
     statistics: SummaryStatistics
+
+
+class SummaryErrorBody(APIModel):
+    """This endpoint's errors also carry `error` (= `detail`), as the reference answers."""
+
+    type: str
+    code: str
+    detail: str
+    attr: str | None = None
+    error: str
