@@ -293,9 +293,24 @@ async def _database_unavailable(request: Request, exc: Exception) -> Response:
     )
 
 
+# SQLSTATEs meaning "the database cannot serve you right now", not "this statement is wrong":
+# class 08 (connection exception), class 53 (insufficient resources: too many connections,
+# disk full) and 57P01-57P03 (admin or crash shutdown, "the database system is starting up" /
+# "shutting down"). asyncpg raises these as plain PostgresErrors, which SQLAlchemy wraps in a
+# bare DBAPIError, so the exception class alone cannot tell them from a bug.
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57P01", "57P02", "57P03")
+
+
+def _database_is_unavailable(exc: DBAPIError) -> bool:
+    if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+        return True
+    sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+    return sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
+
+
 async def _database_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DBAPIError)
-    if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+    if _database_is_unavailable(exc):
         return await _database_unavailable(request, exc)
     return await _unhandled(request, exc)
 
@@ -305,8 +320,21 @@ async def _unhandled(request: Request, exc: Exception) -> Response:
     return render(APIError())
 
 
+def _raised_by_driver(exc: BaseException) -> bool:
+    traceback = exc.__traceback__
+    while traceback is not None:
+        if str(traceback.tb_frame.f_globals.get("__name__", "")).startswith("asyncpg."):
+            return True
+        traceback = traceback.tb_next
+    return False
+
+
 def _is_connection_failure(exc: BaseException) -> bool:
-    return isinstance(exc, ConnectionError | OSError) and not isinstance(exc, FileNotFoundError)
+    # While PostgreSQL is down its Unix socket file is gone: connecting then raises
+    # FileNotFoundError from asyncpg. Any other missing file is a bug, not an outage.
+    if isinstance(exc, FileNotFoundError):
+        return _raised_by_driver(exc)
+    return isinstance(exc, ConnectionError | OSError)
 
 
 async def _os_error(request: Request, exc: Exception) -> Response:
