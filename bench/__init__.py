@@ -1,0 +1,1 @@
+"""`make bench`: the service against a bare asyncpg + Starlette baseline (SPEC §10)."""

@@ -1,0 +1,366 @@
+"""The bare baseline: the service's SQL straight on asyncpg behind bare Starlette routes.
+
+It answers the benchmarked requests byte-for-byte like the service (same JSON, same `next`
+links, same cursor tokens) and runs the same statements: the key lookup joined to its user, the
+team-and-membership check, then the page with its exact count as a scalar subquery (or the
+retrieve / existence check + INSERT). It has none of the service's framework: no dependency
+injection, no ORM, no validation layer, no middleware, no transaction around reads. jsonb comes
+back as text and is spliced into the response with `orjson.Fragment`.
+
+Run it with uvicorn: `BASELINE_DSN=postgresql://… uvicorn bench.baseline:app --workers 2`.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlencode
+
+import asyncpg
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+ITEM_SIGNATURE = "-created_at,id"
+
+AUTH_SQL = """
+SELECT k.id, k.scopes, k.scoped_teams, k.last_used_at,
+       u.id, u.uuid, u.distinct_id, u.first_name, u.last_name, u.email, u.is_email_verified,
+       u.hedgehog_config::text, u.role_at_organization
+FROM personal_api_keys k JOIN users u ON u.id = k.user_id
+WHERE k.secure_value = $1
+"""
+TEAM_SQL = """
+SELECT t.id, EXISTS (SELECT 1 FROM organization_memberships m
+                     WHERE m.organization_id = t.organization_id AND m.user_id = $2)
+FROM teams t JOIN organizations o ON o.id = t.organization_id WHERE t.id = $1
+"""
+TOUCH_SQL = """
+UPDATE personal_api_keys SET last_used_at = now()
+WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+"""
+USER_COLUMNS = """u.id, u.uuid, u.distinct_id, u.first_name, u.last_name, u.email,
+       u.is_email_verified, u.hedgehog_config::text, u.role_at_organization"""
+ITEM_SELECT = f"""
+SELECT i.id, i.dataset_id, i.input::text, i.output::text, i.metadata::text, i.ref_trace_id,
+       i.ref_timestamp, i.ref_source_id, i.deleted, i.created_at, i.updated_at, i.team_id,
+       {USER_COLUMNS}"""
+LIVE_DATASET = (
+    "EXISTS (SELECT 1 FROM datasets d WHERE d.id = $2 AND d.team_id = $1 AND NOT d.deleted)"
+)
+ITEM_PAGE_SQL = f"""{ITEM_SELECT},
+       (SELECT count(*) FROM dataset_items c
+        WHERE c.team_id = $1 AND NOT c.deleted AND c.dataset_id = $2 AND {LIVE_DATASET})
+FROM dataset_items i LEFT JOIN users u ON u.id = i.created_by_id
+WHERE i.team_id = $1 AND NOT i.deleted AND i.dataset_id = $2 AND {LIVE_DATASET}
+ORDER BY i.created_at DESC, i.id LIMIT $3 OFFSET $4
+"""
+ITEM_CURSOR_SQL = f"""{ITEM_SELECT},
+       (SELECT count(*) FROM dataset_items c
+        WHERE c.team_id = $1 AND NOT c.deleted AND c.dataset_id = $2 AND {LIVE_DATASET})
+FROM dataset_items i LEFT JOIN users u ON u.id = i.created_by_id
+WHERE i.team_id = $1 AND NOT i.deleted AND i.dataset_id = $2 AND {LIVE_DATASET}
+  AND i.created_at <= $4 AND (i.created_at < $4 OR (i.created_at = $4 AND i.id > $5))
+ORDER BY i.created_at DESC, i.id LIMIT $3
+"""
+ITEM_GET_SQL = f"""{ITEM_SELECT}
+FROM dataset_items i LEFT JOIN users u ON u.id = i.created_by_id
+WHERE i.team_id = $1 AND NOT i.deleted AND i.id = $2
+"""
+ITEM_INSERT_SQL = """
+INSERT INTO dataset_items (id, team_id, dataset_id, input, output, metadata, ref_trace_id,
+    ref_timestamp, ref_source_id, deleted, created_by_id, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, false, $10, $11, $11)
+"""
+SEARCH_FILTER = """(d.name ILIKE $2 ESCAPE '\\' OR d.description ILIKE $2 ESCAPE '\\'
+       OR (d.metadata::text ILIKE $2 ESCAPE '\\' AND jsonb_typeof(d.metadata) <> 'null'))"""
+DATASET_PAGE_SQL = f"""
+SELECT d.id, d.name, d.description, d.metadata::text, d.created_at, d.updated_at, d.deleted,
+       d.team_id, {USER_COLUMNS},
+       (SELECT count(*) FROM datasets d WHERE d.team_id = $1 AND NOT d.deleted AND {SEARCH_FILTER})
+FROM datasets d LEFT JOIN users u ON u.id = d.created_by_id
+WHERE d.team_id = $1 AND NOT d.deleted AND {SEARCH_FILTER}
+ORDER BY d.created_at DESC, d.id LIMIT $3 OFFSET $4
+"""
+
+
+def iso(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def raw(value: str | None) -> orjson.Fragment | None:
+    return None if value is None else orjson.Fragment(value)
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def error(status: int, detail: str, attr: str | None = None) -> Response:
+    kinds = {400: "validation_error", 401: "authentication_error", 403: "authentication_error"}
+    body = {"type": kinds.get(status, "invalid_request"), "code": "error", "detail": detail}
+    return json_response({**body, "attr": attr}, status)
+
+
+def user(row: Any, at: int) -> dict[str, Any] | None:
+    if row[at] is None:
+        return None
+    return {
+        "id": row[at],
+        "uuid": str(row[at + 1]),
+        "distinct_id": row[at + 2],
+        "first_name": row[at + 3],
+        "last_name": row[at + 4],
+        "email": row[at + 5],
+        "is_email_verified": row[at + 6],
+        "hedgehog_config": raw(row[at + 7]),
+        "role_at_organization": row[at + 8],
+    }
+
+
+def item(row: Any) -> dict[str, Any]:
+    return {
+        "id": str(row[0]),
+        "dataset": str(row[1]),
+        "input": raw(row[2]),
+        "output": raw(row[3]),
+        "metadata": raw(row[4]),
+        "ref_trace_id": row[5],
+        "ref_timestamp": None if row[6] is None else iso(row[6]),
+        "ref_source_id": row[7],
+        "deleted": row[8],
+        "created_at": iso(row[9]),
+        "updated_at": iso(row[10]),
+        "created_by": user(row, 12),
+        "team": row[11],
+    }
+
+
+def dataset(row: Any) -> dict[str, Any]:
+    return {
+        "id": str(row[0]),
+        "name": row[1],
+        "description": row[2],
+        "metadata": raw(row[3]),
+        "created_at": iso(row[4]),
+        "updated_at": iso(row[5]),
+        "deleted": row[6],
+        "created_by": user(row, 8),
+        "team": row[7],
+    }
+
+
+class Denied(Exception):
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+async def authenticate(
+    request: Request, connection: asyncpg.Connection, write: bool
+) -> tuple[Any, int]:
+    """The key row (its user at 4…12) and the team id, once key, scope and team checks pass."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Denied(error(401, "Authentication credentials were not provided."))
+    key = await connection.fetchrow(AUTH_SQL, hashlib.sha256(token.encode()).hexdigest())
+    if key is None:
+        raise Denied(error(401, "Invalid personal API key."))
+    last_used = key[3]
+    if last_used is None or dt.datetime.now(dt.UTC) - last_used > dt.timedelta(minutes=1):
+        await connection.execute(TOUCH_SQL, key[0])
+    scopes = set(key[1])
+    needed = "dataset:write" if write else "dataset:read"
+    if "*" not in scopes and needed not in scopes and "dataset:write" not in scopes:
+        raise Denied(error(403, f"API key missing required scope '{needed}'"))
+    try:
+        team_id = int(request.path_params["team"])
+    except ValueError:
+        raise Denied(error(404, "Not found.")) from None
+    team = await connection.fetchrow(TEAM_SQL, team_id, key[4])
+    if team is None:
+        raise Denied(error(404, "Project not found."))
+    if not team[1] or (key[2] and team_id not in key[2]):
+        raise Denied(error(403, "You don't have access to the project."))
+    return key, team_id
+
+
+def url_with(request: Request, updates: dict[str, str | None]) -> str:
+    base = f"{request.url.scheme}://{request.url.netloc}{request.url.path}"
+    items = [(k, v) for k, v in request.query_params.multi_items() if k not in updates]
+    items += [(k, v) for k, v in updates.items() if v is not None]
+    return f"{base}?{urlencode(items)}" if items else base
+
+
+def encode_cursor(created_at: dt.datetime, item_id: uuid.UUID) -> str:
+    delta = created_at - EPOCH
+    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    token = orjson.dumps([ITEM_SIGNATURE, micros, str(item_id)])
+    return base64.urlsafe_b64encode(token).decode("ascii").rstrip("=")
+
+
+def decode_cursor(token: str) -> tuple[dt.datetime, uuid.UUID]:
+    signature, micros, item_id = orjson.loads(
+        base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    )
+    if signature != ITEM_SIGNATURE:
+        raise ValueError("cursor")
+    return EPOCH + dt.timedelta(microseconds=micros), uuid.UUID(item_id)
+
+
+async def list_items(request: Request) -> Response:
+    query = request.query_params
+    async with request.app.state.pool.acquire() as connection:
+        try:
+            _, team_id = await authenticate(request, connection, write=False)
+            dataset_id = uuid.UUID(query["dataset"])
+            limit = min(int(query.get("limit") or 100), 1000)
+            offset = int(query.get("offset") or 0)
+            cursor = query.get("cursor")
+        except Denied as denied:
+            return denied.response
+        except (KeyError, ValueError):
+            return error(400, "Invalid query.")
+        if cursor:
+            try:
+                created_at, after_id = decode_cursor(cursor)
+            except ValueError:
+                return error(400, "Invalid cursor.", "cursor")
+            rows = await connection.fetch(
+                ITEM_CURSOR_SQL, team_id, dataset_id, limit + 1, created_at, after_id
+            )
+        elif cursor is not None:  # the first keyset page; one extra row says if there is more
+            rows = await connection.fetch(ITEM_PAGE_SQL, team_id, dataset_id, limit + 1, 0)
+        else:
+            rows = await connection.fetch(ITEM_PAGE_SQL, team_id, dataset_id, limit, offset)
+        count = rows[0][-1] if rows else 0  # the bench never asks for an empty page
+    results = [item(row) for row in rows[:limit]]
+    if cursor is not None:
+        next_url = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            token = encode_cursor(last[9], last[0])
+            next_url = url_with(request, {"limit": str(limit), "offset": None, "cursor": token})
+        return json_response(
+            {"count": count, "next": next_url, "previous": None, "results": results}
+        )
+    next_url = previous_url = None
+    if offset + limit < count:
+        next_url = url_with(request, {"limit": str(limit), "offset": str(offset + limit)})
+    if offset > 0:
+        back = max(0, offset - limit)
+        previous_url = url_with(
+            request, {"limit": str(limit), "offset": str(back) if back else None}
+        )
+    body = {"count": count, "next": next_url, "previous": previous_url, "results": results}
+    return json_response(body)
+
+
+async def retrieve_item(request: Request) -> Response:
+    async with request.app.state.pool.acquire() as connection:
+        try:
+            _, team_id = await authenticate(request, connection, write=False)
+            item_id = uuid.UUID(request.path_params["id"])
+        except Denied as denied:
+            return denied.response
+        except ValueError:
+            return error(404, "Not found.")
+        row = await connection.fetchrow(ITEM_GET_SQL, team_id, item_id)
+    if row is None:
+        return error(404, "Not found.")
+    return json_response(item(row))
+
+
+async def create_item(request: Request) -> Response:
+    body = orjson.loads(await request.body())
+    async with request.app.state.pool.acquire() as connection:
+        try:
+            key, team_id = await authenticate(request, connection, write=True)
+            dataset_id = uuid.UUID(body["dataset"])
+        except Denied as denied:
+            return denied.response
+        except (KeyError, ValueError, TypeError):
+            return error(400, "This field is required.", "dataset")
+        live = await connection.fetchval(f"SELECT {LIVE_DATASET}", team_id, dataset_id)
+        if not live:
+            return error(400, f'Invalid pk "{dataset_id}" - object does not exist.', "dataset")
+        now = dt.datetime.now(dt.UTC)
+        item_id = uuid_v7(now)
+        ref_ts = body.get("ref_timestamp")
+        ref_timestamp = None if ref_ts is None else dt.datetime.fromisoformat(ref_ts)
+        documents = [
+            orjson.dumps(body.get(name)).decode() for name in ("input", "output", "metadata")
+        ]
+        await connection.execute(
+            ITEM_INSERT_SQL, item_id, team_id, dataset_id, *documents, body.get("ref_trace_id"),
+            ref_timestamp, body.get("ref_source_id"), key[4], now,
+        )  # fmt: skip
+    row = [item_id, dataset_id, *documents, body.get("ref_trace_id"), ref_timestamp]
+    row += [body.get("ref_source_id"), False, now, now, team_id, *key[4:13]]
+    return json_response(item(row), 201)
+
+
+async def list_datasets(request: Request) -> Response:
+    query = request.query_params
+    async with request.app.state.pool.acquire() as connection:
+        try:
+            _, team_id = await authenticate(request, connection, write=False)
+            limit = min(int(query.get("limit") or 100), 1000)
+            offset = int(query.get("offset") or 0)
+        except Denied as denied:
+            return denied.response
+        except ValueError:
+            return error(400, "Invalid query.")
+        term = query.get("search", "").strip()
+        pattern = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = await connection.fetch(DATASET_PAGE_SQL, team_id, pattern, limit, offset)
+    count = rows[0][-1] if rows else 0
+    next_url = None
+    if offset + limit < count:
+        next_url = url_with(request, {"limit": str(limit), "offset": str(offset + limit)})
+    results = [dataset(row) for row in rows]
+    return json_response({"count": count, "next": next_url, "previous": None, "results": results})
+
+
+def uuid_v7(moment: dt.datetime) -> uuid.UUID:
+    ms = int(moment.timestamp() * 1000)
+    rand = int.from_bytes(os.urandom(10))
+    value = (ms << 80) | (0x7 << 76) | ((rand >> 68) << 64) | (0b10 << 62) | (rand & (2**62 - 1))
+    return uuid.UUID(int=value)
+
+
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """No per-release reset: the baseline sets no session state, and asyncpg's default
+    (`RESET ALL`, `UNLISTEN *`, … on every release) would cost it a round trip per request."""
+
+
+@asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    # Same pool bounds as the service's engine (pool_size 10 + max_overflow 10).
+    app.state.pool = await asyncpg.create_pool(
+        os.environ["BASELINE_DSN"], min_size=1, max_size=20, reset=_keep_session
+    )
+    try:
+        yield
+    finally:
+        await app.state.pool.close()
+
+
+PREFIX = "/api/environments/{team}"
+app = Starlette(
+    routes=[
+        Route(f"{PREFIX}/dataset_items/", list_items, methods=["GET"]),
+        Route(f"{PREFIX}/dataset_items/", create_item, methods=["POST"]),
+        Route(f"{PREFIX}/dataset_items/{{id}}/", retrieve_item, methods=["GET"]),
+        Route(f"{PREFIX}/datasets/", list_datasets, methods=["GET"]),
+    ],
+    lifespan=lifespan,
+)
