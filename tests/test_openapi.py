@@ -108,3 +108,38 @@ async def test_documented_response_matches_a_real_round_trip(
     jsonschema.validate(fetched.json(), response_schema(detail, "get", "200"))
     listed = await api.get(collection.format(environment_id=team))
     jsonschema.validate(listed.json(), response_schema(collection, "get", "200"))
+
+
+async def test_enums_read_only_fields_and_examples(client: httpx.AsyncClient) -> None:
+    schema = await _schema(client)
+    components = schema["components"]["schemas"]
+    datasets = schema["paths"]["/api/environments/{environment_id}/datasets/"]["get"]
+    order_by = next(p for p in datasets["parameters"] if p["name"] == "order_by")["schema"]
+    assert order_by["anyOf"][0]["items"]["enum"] == [
+        "created_at",
+        "-created_at",
+        "updated_at",
+        "-updated_at",
+    ]
+    models = schema["paths"]["/api/environments/{project_id}/llm_analytics/models/"]["get"]
+    provider = next(p for p in models["parameters"] if p["name"] == "provider")["schema"]
+    assert "azure_openai" in provider["enum"]
+    runs = schema["paths"]["/api/environments/{environment_id}/evaluations/{id}/runs/"]["get"]
+    run_filter = next(p for p in runs["parameters"] if p["name"] == "filter")["schema"]
+    assert run_filter["enum"] == ["all", "pass", "fail", "na"]
+
+    dataset = components["DatasetRead"]["properties"]
+    assert dataset["id"]["readOnly"] is True
+    assert dataset["created_by"]["readOnly"] is True
+    assert "readOnly" not in dataset["name"]
+    key_read = components["ProviderKeyRead"]["properties"]
+    assert "api_key" not in key_read
+    assert key_read["api_key_masked"]["readOnly"] is True
+    assert components["ProviderKeyCreate"]["properties"]["api_key"]["writeOnly"] is True
+    example = components["SummaryResponse"]["examples"][0]
+    assert example["statistics"] == {
+        "total_analyzed": 3,
+        "pass_count": 2,
+        "fail_count": 1,
+        "na_count": 0,
+    }
