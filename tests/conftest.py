@@ -122,3 +122,21 @@ async def api(client: httpx.AsyncClient, identity: Identity) -> httpx.AsyncClien
     """The test client, authenticated as `identity` (scope `*`)."""
     client.headers.update(identity.headers)
     return client
+
+
+@pytest.fixture
+async def other(session: AsyncSession) -> Identity:
+    """A second organization, team and user: everything of theirs must be invisible to us."""
+    identity = await make_identity(session)
+    await session.commit()
+    return identity
+
+
+@pytest.fixture
+async def other_api(app: object, other: Identity) -> AsyncIterator[httpx.AsyncClient]:
+    """A client authenticated as `other`."""
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", headers=other.headers
+    ) as client:
+        yield client

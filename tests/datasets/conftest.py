@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from tests.factories import Identity, add_key, bearer, make_identity
+from tests.factories import Identity, add_key, bearer
 
 
 @dataclass
@@ -36,24 +36,6 @@ class Urls:
 @pytest.fixture
 def urls(identity: Identity) -> Urls:
     return Urls(identity.team.id)
-
-
-@pytest.fixture
-async def other(session: AsyncSession) -> Identity:
-    """Another organization, team and user: everything of theirs must be invisible to us."""
-    identity = await make_identity(session)
-    await session.commit()
-    return identity
-
-
-@pytest.fixture
-async def other_api(app: object, other: Identity) -> AsyncIterator[httpx.AsyncClient]:
-    """A client authenticated as `other`."""
-    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://testserver", headers=other.headers
-    ) as client:
-        yield client
 
 
 @pytest.fixture

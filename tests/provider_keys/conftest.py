@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from tests.factories import Identity, make_identity
 
 MODEL_LISTS: dict[str, Any] = {
     "/v1/models": {"data": [{"id": "gpt-4.1-mini"}, {"id": "zeta-model"}, {"id": "alpha-model"}]},
@@ -80,20 +76,3 @@ async def create_key(api: httpx.AsyncClient, team_id: int, **fields: Any) -> dic
     assert response.status_code == 201, response.text
     result: dict[str, Any] = response.json()
     return result
-
-
-@pytest.fixture
-async def other(session: AsyncSession) -> Identity:
-    """A second organization and team, for isolation tests."""
-    identity = await make_identity(session)
-    await session.commit()
-    return identity
-
-
-@pytest.fixture
-async def other_api(app: object, other: Identity) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://testserver", headers=other.headers
-    ) as client:
-        yield client
