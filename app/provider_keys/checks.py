@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -28,8 +29,14 @@ AZURE_HOST_MESSAGE = (
 )
 
 
+_PRINTABLE_ASCII = re.compile(r"[\x21-\x7e]+")
+
+
 def key_format_error(provider: str, api_key: str) -> str | None:
     """The format complaint for this provider's keys, or None (most providers have no format)."""
+    if not _PRINTABLE_ASCII.fullmatch(api_key):
+        # Keys travel in HTTP headers; real ones are printable ASCII without spaces.
+        return "API key may contain only printable ASCII characters, without spaces."
     rule = _FORMATS.get(provider)
     if rule is None or api_key.startswith(rule[0]):
         return None

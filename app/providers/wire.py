@@ -94,6 +94,9 @@ async def send(
     except httpx.HTTPError:
         # Connection refused, DNS failure, TLS, protocol errors: the provider is unreachable.
         raise ProviderUnavailable(f"Could not connect to {name}") from None
+    except (httpx.InvalidURL, UnicodeError):
+        # A key or URL that cannot be put on the wire (e.g. non-ASCII in a header).
+        raise ProviderError(f"Could not build a request to {name}: invalid characters") from None
     if check_status:
         raise_for_status(response, credentials, name)
     return response
