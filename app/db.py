@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, ClassVar
 
 import uuid_utils.compat as uuid_compat
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy import DateTime, MetaData, event, func
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -57,18 +59,48 @@ def async_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+# Pessimistic disconnect handling, made cheap. SQLAlchemy's `pool_pre_ping` costs three round
+# trips per checkout on asyncpg (BEGIN, ";", ROLLBACK): 8 % of a busy worker's time on the
+# dataset-items list (`make bench`, bench/RESULTS.md). A connection checked in moments ago is
+# alive; only one idle for longer than this is pinged before use. One that dies while in steady
+# use fails a single request with 503, and SQLAlchemy then invalidates the whole pool, so the
+# following requests reconnect.
+PING_AFTER_IDLE_SECONDS = 2.0
+
+
+def _ping_idle_connections(engine: AsyncEngine) -> None:
+    pool = engine.sync_engine.pool
+
+    @event.listens_for(pool, "checkin")
+    def _idle_from(dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            dbapi_connection.ping()
+        except Exception as exc:
+            # The pool discards this connection and checks out (or opens) another.
+            raise DisconnectionError("stale pooled connection") from exc
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     options: dict[str, Any] = {
         "pool_size": 10,
         "max_overflow": 10,
-        "pool_pre_ping": True,
         "pool_recycle": 1800,
         # A dead database must fail a request quickly (503), not hang it.
         "pool_timeout": 5,
         "connect_args": {"timeout": 5, "command_timeout": 30},
     }
     options.update(kwargs)
-    return create_async_engine(async_url(url), **options)
+    engine = create_async_engine(async_url(url), **options)
+    if not options.get("pool_pre_ping"):
+        _ping_idle_connections(engine)
+    return engine
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

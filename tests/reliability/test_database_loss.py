@@ -202,3 +202,28 @@ async def _count(url: str, dataset_id: str) -> int:
         return int(value)
     finally:
         await connection.close()
+
+
+async def test_a_restart_while_idle_costs_no_request(
+    own_postgres: tuple[OwnPostgres, str], tmp_path: Path
+) -> None:
+    """Pooled connections that PostgreSQL dropped while the service was idle are pinged and
+    replaced before use, so the first request after the restart already succeeds."""
+    postgres, url = own_postgres
+    tenant = await provision(url)
+    path = f"/api/environments/{tenant.team_id}/datasets/"
+    async with asyncio.timeout(90), serving(url, tmp_path) as service:
+        async with httpx.AsyncClient(
+            base_url=service.base, headers=tenant.headers, timeout=10
+        ) as client:
+            # Several connections in the pool, all of them stale after the restart.
+            warm = await asyncio.gather(*(client.get(path) for _ in range(6)))
+            await asyncio.to_thread(postgres.stop)
+            await asyncio.to_thread(postgres.start)
+            await asyncio.sleep(2.5)
+            after = await asyncio.gather(*(client.get(path) for _ in range(6)))
+        log = service.log()
+
+    assert [r.status_code for r in warm] == [200] * 6
+    assert [r.status_code for r in after] == [200] * 6, [r.text for r in after]
+    assert "Traceback" not in log
