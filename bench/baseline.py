@@ -1,11 +1,14 @@
 """The bare baseline: the service's SQL straight on asyncpg behind bare Starlette routes.
 
-It answers the benchmarked requests byte-for-byte like the service (same JSON, same `next`
-links, same cursor tokens) and runs the same statements: the key lookup joined to its user, the
-team-and-membership check, then the page with its exact count as a scalar subquery (or the
-retrieve / existence check + INSERT). It has none of the service's framework: no dependency
-injection, no ORM, no validation layer, no middleware, no transaction around reads. jsonb comes
-back as text and is spliced into the response with `orjson.Fragment`.
+It answers the benchmarked requests like the service (same JSON, same `next` links) and runs
+the same statements: the key lookup joined to its user, the team-and-membership check, then the
+page with its exact count as a scalar subquery (or the retrieve / existence check + INSERT). The
+list, retrieve and existence statements are the service's own, compiled once at import from
+`app.datasets.repository` for asyncpg, so "same SQL" holds by construction even as the service
+changes. What the baseline lacks is the framework: no dependency injection, no ORM session, no
+validation layer, no middleware, no transaction around reads, no per-request logging. jsonb,
+uuids and timestamps come back as text, as the service asks for them, and jsonb is spliced into
+the response with `orjson.Fragment`.
 
 Run it with uvicorn: `BASELINE_DSN=postgresql://… uvicorn bench.baseline:app --workers 2`.
 """
@@ -24,72 +27,64 @@ from urllib.parse import urlencode
 
 import asyncpg
 import orjson
+from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+from app.datasets import repository as service_sql
+
 ITEM_SIGNATURE = "-created_at,id"
 
+
+class Statement:
+    """A SQLAlchemy statement compiled once to asyncpg's `$n` SQL; bound by parameter name."""
+
+    def __init__(self, statement: Any) -> None:
+        compiled = statement.compile(dialect=asyncpg_dialect.dialect())
+        self.sql: str = compiled.string
+        self.names: list[str] = list(compiled.positiontup or ())
+        self.defaults: dict[str, Any] = dict(compiled.params)
+
+    def args(self, **values: Any) -> list[Any]:
+        merged = {**self.defaults, **values}
+        return [merged[name] for name in self.names]
+
+
+ITEMS = service_sql._item_list(True)
+ITEM_PAGE = Statement(ITEMS.by_offset)
+ITEM_FIRST_KEYSET = Statement(ITEMS.first_keyset)
+ITEM_NEXT_KEYSET = Statement(ITEMS.next_keyset)
+ITEM_GET = Statement(service_sql._item_by_id())
+LIVE_DATASET = Statement(service_sql._live_dataset_check())
+DATASET_SEARCH = Statement(service_sql._dataset_list(("-created_at",), False, True).by_offset)
+
+# The service's identity queries (app.auth.repository), as the ORM spells them: every column.
 AUTH_SQL = """
-SELECT k.id, k.scopes, k.scoped_teams, k.last_used_at,
-       u.id, u.uuid, u.distinct_id, u.first_name, u.last_name, u.email, u.is_email_verified,
-       u.hedgehog_config::text, u.role_at_organization
-FROM personal_api_keys k JOIN users u ON u.id = k.user_id
-WHERE k.secure_value = $1
+SELECT k.id, k.user_id, k.label, k.secure_value, k.mask_value, k.scopes, k.scoped_teams,
+       k.scoped_organizations, k.created_at, k.last_used_at,
+       u.id, u.uuid::text, u.distinct_id, u.first_name, u.last_name, u.email,
+       u.is_email_verified, u.hedgehog_config::text, u.role_at_organization,
+       u.current_team_id, u.created_at
+FROM personal_api_keys k JOIN users u ON u.id = k.user_id WHERE k.secure_value = $1
 """
+KEY_SCOPES, KEY_TEAMS, KEY_LAST_USED, USER_AT = 5, 6, 9, 10
 TEAM_SQL = """
-SELECT t.id, EXISTS (SELECT 1 FROM organization_memberships m
-                     WHERE m.organization_id = t.organization_id AND m.user_id = $2)
+SELECT t.id, t.organization_id, t.name, t.created_at,
+       o.id, o.name, o.is_ai_data_processing_approved, o.created_at,
+       EXISTS (SELECT 1 FROM organization_memberships m
+               WHERE m.organization_id = t.organization_id AND m.user_id = $2)
 FROM teams t JOIN organizations o ON o.id = t.organization_id WHERE t.id = $1
 """
 TOUCH_SQL = """
 UPDATE personal_api_keys SET last_used_at = now()
 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
 """
-USER_COLUMNS = """u.id, u.uuid, u.distinct_id, u.first_name, u.last_name, u.email,
-       u.is_email_verified, u.hedgehog_config::text, u.role_at_organization"""
-ITEM_SELECT = f"""
-SELECT i.id, i.dataset_id, i.input::text, i.output::text, i.metadata::text, i.ref_trace_id,
-       i.ref_timestamp, i.ref_source_id, i.deleted, i.created_at, i.updated_at, i.team_id,
-       {USER_COLUMNS}"""
-LIVE_DATASET = (
-    "EXISTS (SELECT 1 FROM datasets d WHERE d.id = $2 AND d.team_id = $1 AND NOT d.deleted)"
-)
-ITEM_PAGE_SQL = f"""{ITEM_SELECT},
-       (SELECT count(*) FROM dataset_items c
-        WHERE c.team_id = $1 AND NOT c.deleted AND c.dataset_id = $2 AND {LIVE_DATASET})
-FROM dataset_items i LEFT JOIN users u ON u.id = i.created_by_id
-WHERE i.team_id = $1 AND NOT i.deleted AND i.dataset_id = $2 AND {LIVE_DATASET}
-ORDER BY i.created_at DESC, i.id LIMIT $3 OFFSET $4
-"""
-ITEM_CURSOR_SQL = f"""{ITEM_SELECT},
-       (SELECT count(*) FROM dataset_items c
-        WHERE c.team_id = $1 AND NOT c.deleted AND c.dataset_id = $2 AND {LIVE_DATASET})
-FROM dataset_items i LEFT JOIN users u ON u.id = i.created_by_id
-WHERE i.team_id = $1 AND NOT i.deleted AND i.dataset_id = $2 AND {LIVE_DATASET}
-  AND i.created_at <= $4 AND (i.created_at < $4 OR (i.created_at = $4 AND i.id > $5))
-ORDER BY i.created_at DESC, i.id LIMIT $3
-"""
-ITEM_GET_SQL = f"""{ITEM_SELECT}
-FROM dataset_items i LEFT JOIN users u ON u.id = i.created_by_id
-WHERE i.team_id = $1 AND NOT i.deleted AND i.id = $2
-"""
 ITEM_INSERT_SQL = """
 INSERT INTO dataset_items (id, team_id, dataset_id, input, output, metadata, ref_trace_id,
     ref_timestamp, ref_source_id, deleted, created_by_id, created_at, updated_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, false, $10, $11, $11)
-"""
-SEARCH_FILTER = """(d.name ILIKE $2 ESCAPE '\\' OR d.description ILIKE $2 ESCAPE '\\'
-       OR (d.metadata::text ILIKE $2 ESCAPE '\\' AND jsonb_typeof(d.metadata) <> 'null'))"""
-DATASET_PAGE_SQL = f"""
-SELECT d.id, d.name, d.description, d.metadata::text, d.created_at, d.updated_at, d.deleted,
-       d.team_id, {USER_COLUMNS},
-       (SELECT count(*) FROM datasets d WHERE d.team_id = $1 AND NOT d.deleted AND {SEARCH_FILTER})
-FROM datasets d LEFT JOIN users u ON u.id = d.created_by_id
-WHERE d.team_id = $1 AND NOT d.deleted AND {SEARCH_FILTER}
-ORDER BY d.created_at DESC, d.id LIMIT $3 OFFSET $4
 """
 
 
@@ -116,7 +111,7 @@ def user(row: Any, at: int) -> dict[str, Any] | None:
         return None
     return {
         "id": row[at],
-        "uuid": str(row[at + 1]),
+        "uuid": row[at + 1],
         "distinct_id": row[at + 2],
         "first_name": row[at + 3],
         "last_name": row[at + 4],
@@ -128,18 +123,19 @@ def user(row: Any, at: int) -> dict[str, Any] | None:
 
 
 def item(row: Any) -> dict[str, Any]:
+    """A row of the service's item statements: ids, jsonb and timestamps already text."""
     return {
-        "id": str(row[0]),
-        "dataset": str(row[1]),
+        "id": row[0],
+        "dataset": row[1],
         "input": raw(row[2]),
         "output": raw(row[3]),
         "metadata": raw(row[4]),
         "ref_trace_id": row[5],
-        "ref_timestamp": None if row[6] is None else iso(row[6]),
+        "ref_timestamp": row[6],
         "ref_source_id": row[7],
         "deleted": row[8],
-        "created_at": iso(row[9]),
-        "updated_at": iso(row[10]),
+        "created_at": row[9],
+        "updated_at": row[10],
         "created_by": user(row, 12),
         "team": row[11],
     }
@@ -147,12 +143,12 @@ def item(row: Any) -> dict[str, Any]:
 
 def dataset(row: Any) -> dict[str, Any]:
     return {
-        "id": str(row[0]),
+        "id": row[0],
         "name": row[1],
         "description": row[2],
         "metadata": raw(row[3]),
-        "created_at": iso(row[4]),
-        "updated_at": iso(row[5]),
+        "created_at": row[4],
+        "updated_at": row[5],
         "deleted": row[6],
         "created_by": user(row, 8),
         "team": row[7],
@@ -167,17 +163,17 @@ class Denied(Exception):
 async def authenticate(
     request: Request, connection: asyncpg.Connection, write: bool
 ) -> tuple[Any, int]:
-    """The key row (its user at 4…12) and the team id, once key, scope and team checks pass."""
+    """The key row (its user from USER_AT) and the team id, once key, scope and team pass."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Denied(error(401, "Authentication credentials were not provided."))
     key = await connection.fetchrow(AUTH_SQL, hashlib.sha256(token.encode()).hexdigest())
     if key is None:
         raise Denied(error(401, "Invalid personal API key."))
-    last_used = key[3]
+    last_used = key[KEY_LAST_USED]
     if last_used is None or dt.datetime.now(dt.UTC) - last_used > dt.timedelta(minutes=1):
         await connection.execute(TOUCH_SQL, key[0])
-    scopes = set(key[1])
+    scopes = set(key[KEY_SCOPES])
     needed = "dataset:write" if write else "dataset:read"
     if "*" not in scopes and needed not in scopes and "dataset:write" not in scopes:
         raise Denied(error(403, f"API key missing required scope '{needed}'"))
@@ -185,10 +181,10 @@ async def authenticate(
         team_id = int(request.path_params["team"])
     except ValueError:
         raise Denied(error(404, "Not found.")) from None
-    team = await connection.fetchrow(TEAM_SQL, team_id, key[4])
+    team = await connection.fetchrow(TEAM_SQL, team_id, key[USER_AT])
     if team is None:
         raise Denied(error(404, "Project not found."))
-    if not team[1] or (key[2] and team_id not in key[2]):
+    if not team[8] or (key[KEY_TEAMS] and team_id not in key[KEY_TEAMS]):
         raise Denied(error(403, "You don't have access to the project."))
     return key, team_id
 
@@ -200,20 +196,18 @@ def url_with(request: Request, updates: dict[str, str | None]) -> str:
     return f"{base}?{urlencode(items)}" if items else base
 
 
-def encode_cursor(created_at: dt.datetime, item_id: uuid.UUID) -> str:
-    delta = created_at - EPOCH
-    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-    token = orjson.dumps([ITEM_SIGNATURE, micros, str(item_id)])
+def encode_cursor(created_at: str, item_id: str) -> str:
+    """The service's token shape: the ordering, then the last row's values as on the wire."""
+    token = orjson.dumps([ITEM_SIGNATURE, created_at, item_id])
     return base64.urlsafe_b64encode(token).decode("ascii").rstrip("=")
 
 
 def decode_cursor(token: str) -> tuple[dt.datetime, uuid.UUID]:
-    signature, micros, item_id = orjson.loads(
-        base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-    )
+    padded = token + "=" * (-len(token) % 4)
+    signature, created_at, item_id = orjson.loads(base64.urlsafe_b64decode(padded))
     if signature != ITEM_SIGNATURE:
         raise ValueError("cursor")
-    return EPOCH + dt.timedelta(microseconds=micros), uuid.UUID(item_id)
+    return dt.datetime.fromisoformat(created_at), uuid.UUID(item_id)
 
 
 async def list_items(request: Request) -> Response:
@@ -229,18 +223,22 @@ async def list_items(request: Request) -> Response:
             return denied.response
         except (KeyError, ValueError):
             return error(400, "Invalid query.")
+        scope = {"team_id": team_id, "dataset_id": dataset_id}
         if cursor:
             try:
                 created_at, after_id = decode_cursor(cursor)
             except ValueError:
                 return error(400, "Invalid cursor.", "cursor")
+            position = {"after_0": created_at, "after_1": after_id, "limit": limit + 1}
             rows = await connection.fetch(
-                ITEM_CURSOR_SQL, team_id, dataset_id, limit + 1, created_at, after_id
+                ITEM_NEXT_KEYSET.sql, *ITEM_NEXT_KEYSET.args(**scope, **position)
             )
         elif cursor is not None:  # the first keyset page; one extra row says if there is more
-            rows = await connection.fetch(ITEM_PAGE_SQL, team_id, dataset_id, limit + 1, 0)
+            args = ITEM_FIRST_KEYSET.args(**scope, limit=limit + 1)
+            rows = await connection.fetch(ITEM_FIRST_KEYSET.sql, *args)
         else:
-            rows = await connection.fetch(ITEM_PAGE_SQL, team_id, dataset_id, limit, offset)
+            args = ITEM_PAGE.args(**scope, limit=limit, offset=offset)
+            rows = await connection.fetch(ITEM_PAGE.sql, *args)
         count = rows[0][-1] if rows else 0  # the bench never asks for an empty page
     results = [item(row) for row in rows[:limit]]
     if cursor is not None:
@@ -273,7 +271,7 @@ async def retrieve_item(request: Request) -> Response:
             return denied.response
         except ValueError:
             return error(404, "Not found.")
-        row = await connection.fetchrow(ITEM_GET_SQL, team_id, item_id)
+        row = await connection.fetchrow(ITEM_GET.sql, *ITEM_GET.args(team_id=team_id, id=item_id))
     if row is None:
         return error(404, "Not found.")
     return json_response(item(row))
@@ -289,7 +287,8 @@ async def create_item(request: Request) -> Response:
             return denied.response
         except (KeyError, ValueError, TypeError):
             return error(400, "This field is required.", "dataset")
-        live = await connection.fetchval(f"SELECT {LIVE_DATASET}", team_id, dataset_id)
+        args = LIVE_DATASET.args(team_id=team_id, dataset_id=dataset_id)
+        live = await connection.fetchval(LIVE_DATASET.sql, *args)
         if not live:
             return error(400, f'Invalid pk "{dataset_id}" - object does not exist.', "dataset")
         now = dt.datetime.now(dt.UTC)
@@ -301,10 +300,12 @@ async def create_item(request: Request) -> Response:
         ]
         await connection.execute(
             ITEM_INSERT_SQL, item_id, team_id, dataset_id, *documents, body.get("ref_trace_id"),
-            ref_timestamp, body.get("ref_source_id"), key[4], now,
+            ref_timestamp, body.get("ref_source_id"), key[USER_AT], now,
         )  # fmt: skip
-    row = [item_id, dataset_id, *documents, body.get("ref_trace_id"), ref_timestamp]
-    row += [body.get("ref_source_id"), False, now, now, team_id, *key[4:13]]
+    ref_text = None if ref_timestamp is None else iso(ref_timestamp)
+    row = [str(item_id), str(dataset_id), *documents, body.get("ref_trace_id"), ref_text]
+    row += [body.get("ref_source_id"), False, iso(now), iso(now), team_id]
+    row += key[USER_AT : USER_AT + 9]
     return json_response(item(row), 201)
 
 
@@ -321,7 +322,8 @@ async def list_datasets(request: Request) -> Response:
             return error(400, "Invalid query.")
         term = query.get("search", "").strip()
         pattern = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        rows = await connection.fetch(DATASET_PAGE_SQL, team_id, pattern, limit, offset)
+        args = DATASET_SEARCH.args(team_id=team_id, pattern=pattern, limit=limit, offset=offset)
+        rows = await connection.fetch(DATASET_SEARCH.sql, *args)
     count = rows[0][-1] if rows else 0
     next_url = None
     if offset + limit < count:

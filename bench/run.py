@@ -59,14 +59,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 async def measure(
     server: Server,
+    scenario: scenarios.Scenario,
     requests_file: Path,
     args: argparse.Namespace,
     api_key: str,
     database_url: str,
     pgdata: Path | None,
 ) -> Result:
-    """Idle database, warm-up, then the measured run with its CPU cost per request.
+    """Idle database, warm-up, idle again, then the measured run with its CPU per request.
 
+    The second wait lets the server finish what the warm-up left in flight (wrk hangs up on
+    it, the server does not know), so the measured run neither pays for it nor counts its CPU.
     CPU per request (the workers', and the embedded PostgreSQL's) does not depend on what else
     the machine runs, unlike req/s: it is the figure to trust on a shared machine.
     """
@@ -75,8 +78,10 @@ async def measure(
     common = {"api_key": api_key, "clients": args.clients, "threads": args.threads}
     server.restarts()
     warm = await drive(server.base_url, requests_file, seconds=args.warmup, **common)
+    await database.wait_until_idle(database_url)
+    seconds = max(args.duration, scenario.min_seconds)
     cpu, db = server.cpu_seconds(), postgres_cpu_seconds(pgdata)
-    result = await drive(server.base_url, requests_file, seconds=args.duration, **common)
+    result = await drive(server.base_url, requests_file, seconds=seconds, **common)
     cpu, db_after = server.cpu_seconds() - cpu, postgres_cpu_seconds(pgdata)
     server.served += warm.requests + result.requests
     per = 1000 / max(result.requests, 1)
@@ -169,7 +174,13 @@ async def run(args: argparse.Namespace) -> int:
             for scenario in plan:
                 for name in order:
                     result = await measure(
-                        servers[name], files[(scenario.name, name)], args, data.api_key, url, pgdata
+                        servers[name],
+                        scenario,
+                        files[(scenario.name, name)],
+                        args,
+                        data.api_key,
+                        url,
+                        pgdata,
                     )
                     runs.setdefault((scenario.name, name), []).append(result)
                     print(

@@ -25,6 +25,9 @@ class Scenario:
     title: str
     # Per contender: the cursor token is each one's own (they happen to be equal).
     requests: dict[str, list[Request]]
+    # A closed loop of 32 clients on a page that takes ~1 s of database time answers its first
+    # requests only after ~20 s: such a scenario is measured for longer, or not at all.
+    min_seconds: float = 0.0
 
 
 def _items_path(data: BenchData, query: str = "") -> str:
@@ -97,8 +100,9 @@ def build(
         ),
         Scenario(
             "list_offset_100k",
-            "list items, offset 100 000",
+            "list items, offset 100 000 (measured 60 s)",
             each([Request("GET", _items_path(data, f"&offset={DEPTH}"))]),
+            min_seconds=60,
         ),
         Scenario(
             "list_cursor_100k",

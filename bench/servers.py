@@ -49,11 +49,23 @@ class Server:
 
     def workers(self) -> list[psutil.Process]:
         """uvicorn's worker processes (spawned children), not its supervisor."""
-        children = psutil.Process(self.process.pid).children(recursive=True)
-        return [c for c in children if "spawn_main" in " ".join(c.cmdline())]
+        found = []
+        for child in psutil.Process(self.process.pid).children(recursive=True):
+            try:
+                if "spawn_main" in " ".join(child.cmdline()):
+                    found.append(child)
+            except psutil.NoSuchProcess:  # a worker uvicorn just replaced
+                continue
+        return found
 
     def worker_rss_mib(self) -> list[float]:
-        return [round(w.memory_info().rss / 2**20, 1) for w in self.workers()]
+        sizes = []
+        for worker in self.workers():
+            try:
+                sizes.append(round(worker.memory_info().rss / 2**20, 1))
+            except psutil.NoSuchProcess:
+                continue
+        return sizes
 
     def cpu_seconds(self) -> float:
         """CPU used so far by the current workers (user + system)."""
@@ -94,7 +106,11 @@ def postgres_cpu_seconds(pgdata: Path | None) -> float | None:
     pid = int((pgdata / "postmaster.pid").read_text().split()[0])
     try:
         postmaster = psutil.Process(pid)
-        return sum(_cpu(child) for child in postmaster.children()) + _cpu(postmaster)
+        # Backends and parallel workers that already exited count through the postmaster's
+        # `children_*` times (it reaps them); live ones through their own.
+        times = postmaster.cpu_times()
+        reaped = times.user + times.system + times.children_user + times.children_system
+        return float(reaped) + sum(_cpu(child) for child in postmaster.children())
     except psutil.NoSuchProcess:
         return None
 
