@@ -185,6 +185,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         log_config=None,
         proxy_headers=True,
         access_log=False,
+        # The default 5 s lets the supervisor kill workers that are merely starved of CPU on a
+        # loaded 2-core host (seen in `make bench`), dropping their in-flight requests.
+        timeout_worker_healthcheck=30,
     )
     return 0
 
