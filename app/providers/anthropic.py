@@ -10,12 +10,10 @@ import httpx
 from app.providers.base import (
     Credentials,
     KeyCheck,
-    KeyState,
     ProviderBadResponse,
-    ProviderError,
     StructuredRequest,
 )
-from app.providers.wire import json_body, key_check_from, model_ids, send
+from app.providers.wire import check_key, json_body, model_ids, send
 
 NAME = "Anthropic"
 API_VERSION = "2023-06-01"
@@ -47,11 +45,7 @@ class AnthropicAdapter:
         return json_body(response, NAME)
 
     async def validate_key(self, client: httpx.AsyncClient, credentials: Credentials) -> KeyCheck:
-        try:
-            await self._models_page(client, credentials)
-        except ProviderError as error:
-            return key_check_from(error, NAME)
-        return KeyCheck(KeyState.OK)
+        return await check_key(self._models_page(client, credentials), NAME)
 
     async def list_models(self, client: httpx.AsyncClient, credentials: Credentials) -> list[str]:
         ids: list[str] = []

@@ -8,9 +8,9 @@ from urllib.parse import quote
 
 import httpx
 
-from app.providers.base import Credentials, KeyCheck, KeyState, ProviderError, StructuredRequest
+from app.providers.base import Credentials, KeyCheck, StructuredRequest
 from app.providers.openai_style import chat_answer, chat_body
-from app.providers.wire import json_body, key_check_from, model_ids, send
+from app.providers.wire import check_key, json_body, model_ids, send
 
 # The newest generally-available data-plane version when the key does not name one.
 DEFAULT_API_VERSION = "2024-10-21"
@@ -39,11 +39,7 @@ class AzureOpenAIAdapter:
         return json_body(response, NAME)
 
     async def validate_key(self, client: httpx.AsyncClient, credentials: Credentials) -> KeyCheck:
-        try:
-            await self._models(client, credentials)
-        except ProviderError as error:
-            return key_check_from(error, NAME)
-        return KeyCheck(KeyState.OK)
+        return await check_key(self._models(client, credentials), NAME)
 
     async def list_models(self, client: httpx.AsyncClient, credentials: Credentials) -> list[str]:
         body = await self._models(client, credentials)

@@ -11,16 +11,14 @@ import httpx
 from app.providers.base import (
     Credentials,
     KeyCheck,
-    KeyState,
     ProviderAuthError,
     ProviderBadResponse,
-    ProviderError,
     StructuredRequest,
 )
 from app.providers.wire import (
     INVALID_KEY,
+    check_key,
     json_body,
-    key_check_from,
     parse_json_object,
     raise_for_status,
     send,
@@ -135,11 +133,7 @@ class GeminiAdapter:
         return await self._call(client, credentials, "GET", url, params=params)
 
     async def validate_key(self, client: httpx.AsyncClient, credentials: Credentials) -> KeyCheck:
-        try:
-            await self._models_page(client, credentials)
-        except ProviderError as error:
-            return key_check_from(error, NAME)
-        return KeyCheck(KeyState.OK)
+        return await check_key(self._models_page(client, credentials), NAME)
 
     async def list_models(self, client: httpx.AsyncClient, credentials: Credentials) -> list[str]:
         ids: list[str] = []

@@ -10,12 +10,10 @@ import httpx
 from app.providers.base import (
     Credentials,
     KeyCheck,
-    KeyState,
     ProviderBadResponse,
-    ProviderError,
     StructuredRequest,
 )
-from app.providers.wire import json_body, key_check_from, model_ids, parse_json_object, send
+from app.providers.wire import check_key, json_body, model_ids, parse_json_object, send
 
 
 def chat_body(request: StructuredRequest, *, token_param: str) -> dict[str, Any]:
@@ -76,11 +74,7 @@ class OpenAIStyleAdapter:
         return json_body(response, self.display_name)
 
     async def validate_key(self, client: httpx.AsyncClient, credentials: Credentials) -> KeyCheck:
-        try:
-            await self._models(client, credentials)
-        except ProviderError as error:
-            return key_check_from(error, self.display_name)
-        return KeyCheck(KeyState.OK)
+        return await check_key(self._models(client, credentials), self.display_name)
 
     async def list_models(self, client: httpx.AsyncClient, credentials: Credentials) -> list[str]:
         body = await self._models(client, credentials)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Awaitable
 from typing import Any
 
 import httpx
@@ -107,6 +108,15 @@ def json_body(response: httpx.Response, name: str) -> Any:
         return response.json()
     except ValueError:
         raise ProviderBadResponse(f"{name} returned a response that is not JSON") from None
+
+
+async def check_key(probe: Awaitable[Any], name: str) -> KeyCheck:
+    """Validate a key by awaiting a cheap authenticated call (listing models)."""
+    try:
+        await probe
+    except ProviderError as error:
+        return key_check_from(error, name)
+    return KeyCheck(KeyState.OK)
 
 
 def key_check_from(error: ProviderError, name: str) -> KeyCheck:
