@@ -8,6 +8,7 @@ without access never learns anything from validation.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -18,7 +19,6 @@ from app.auth.repository import IdentityRepository
 from app.auth.scopes import has_scope
 from app.db import SessionDep
 from app.errors import NotAuthenticated, NotFound, PermissionDenied
-from app.models import Organization, PersonalAPIKey, Team, User
 from app.routing import raise_deferred_error
 
 CURRENT_TEAM = "@current"
@@ -31,18 +31,18 @@ BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme
 TEAM_PATH_DESCRIPTION = "Team (environment/project) id, or `@current` for the key owner's team."
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TeamContext:
-    """The authenticated caller and the team the path names; handed to every handler."""
+    """The authenticated caller and the team the path names; handed to every handler.
 
-    team: Team
-    organization: Organization
-    user: User
-    key: PersonalAPIKey
+    Plain values, not ORM objects: a handler that needs a row loads it in its own session.
+    """
 
-    @property
-    def team_id(self) -> int:
-        return self.team.id
+    team_id: int
+    organization_id: uuid.UUID
+    ai_data_processing_approved: bool
+    user_id: int
+    created_by: dict[str, Any]  # the caller as PostHog's basic user object
 
 
 def _bearer_token(request: Request) -> str:
@@ -54,43 +54,47 @@ def _bearer_token(request: Request) -> str:
     return token
 
 
-def _parse_team_ref(raw: str, user: User) -> int:
+def _team_id(raw: str) -> int | None:
+    """The team id in the path; None for `@current`, 0 (no team has it) for anything invalid."""
     if raw == CURRENT_TEAM:
-        if user.current_team_id is None:
-            raise NotFound("The user has no current project.")
-        return user.current_team_id
+        return None
     try:
         team_id = int(raw)
     except ValueError:
-        raise NotFound() from None
-    if not 0 < team_id < 2**31:
-        raise NotFound()
-    return team_id
+        return 0
+    return team_id if 0 < team_id < 2**31 else 0
 
 
 async def resolve_team(request: Request, session: Any, team_ref: str, scope: str) -> TeamContext:
-    repo = IdentityRepository(session)
-    found = await repo.key_by_secret(_bearer_token(request))
-    if found is None:
+    token = _bearer_token(request)
+    team_id = _team_id(team_ref)
+    caller = await IdentityRepository(session).caller(token, team_id)
+    if caller is None:
         raise NotAuthenticated("Invalid personal API key.", code="authentication_failed")
-    key, user = found
-    await repo.touch_key(key)
-    if not has_scope(key.scopes, scope):
+    if not has_scope(caller.scopes, scope):
         raise PermissionDenied(f"API key missing required scope '{scope}'")
 
-    team_id = _parse_team_ref(team_ref, user)
-    access = await repo.team_access(team_id, user.id)
-    if access is None:
+    if team_id is None and caller.current_team_id is None:
+        raise NotFound("The user has no current project.")
+    if team_id == 0:
+        raise NotFound()
+    if caller.team_id is None or caller.organization_id is None:
         raise NotFound("Project not found.")
-    if not access.is_member:
+    if not caller.is_member:
         raise PermissionDenied("You don't have access to the project.")
-    if key.scoped_teams and team_id not in key.scoped_teams:
+    if caller.scoped_teams and caller.team_id not in caller.scoped_teams:
         raise PermissionDenied("API key is not allowed to access this project.")
-    if key.scoped_organizations and access.organization.id not in key.scoped_organizations:
+    if caller.scoped_organizations and caller.organization_id not in caller.scoped_organizations:
         raise PermissionDenied("API key is not allowed to access this organization.")
 
     raise_deferred_error(request)
-    return TeamContext(team=access.team, organization=access.organization, user=user, key=key)
+    return TeamContext(
+        team_id=caller.team_id,
+        organization_id=caller.organization_id,
+        ai_data_processing_approved=caller.ai_data_processing_approved,
+        user_id=caller.user_id,
+        created_by=caller.user,
+    )
 
 
 def _environment_scope(scope: str) -> Any:

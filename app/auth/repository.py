@@ -1,4 +1,4 @@
-"""SQL for identity: key lookup, team access, and provisioning of organizations, teams and users."""
+"""SQL for identity: the caller of a request, and provisioning of organizations, teams and users."""
 
 from __future__ import annotations
 
@@ -6,21 +6,87 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import (
+    Integer,
+    String,
+    Uuid,
+    bindparam,
+    exists,
+    func,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import keys
 from app.db import utcnow
 from app.models import Organization, OrganizationMembership, PersonalAPIKey, Team, User
+from app.schemas import USER_COLUMNS, user_from_columns
+from app.statements import Statement, execute, fetchrow
 
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
 
-@dataclass(frozen=True)
-class TeamAccess:
-    team: Team
-    organization: Organization
+# The whole of authentication in one statement: the key by its digest, its owner, and the team
+# the path names (NULL: the owner's current team) with its organization and the owner's
+# membership. A valid key on a missing team still returns its row, with NULL team columns.
+DIGEST = bindparam("digest", type_=String())
+TEAM_REF = bindparam("team_id", type_=Integer())
+_TEAM_ID = func.coalesce(TEAM_REF, User.current_team_id)
+_IS_MEMBER = exists().where(
+    OrganizationMembership.organization_id == Team.organization_id,
+    OrganizationMembership.user_id == User.id,
+)
+CALLER = Statement(
+    select(
+        PersonalAPIKey.id,
+        PersonalAPIKey.scopes,
+        PersonalAPIKey.scoped_teams,
+        PersonalAPIKey.scoped_organizations,
+        PersonalAPIKey.last_used_at,
+        User.current_team_id,
+        Team.id,
+        Team.organization_id,
+        Organization.is_ai_data_processing_approved,
+        _IS_MEMBER.label("is_member"),
+        *USER_COLUMNS,
+    )
+    .select_from(PersonalAPIKey)
+    .join(User, User.id == PersonalAPIKey.user_id)
+    .outerjoin(Team, Team.id == _TEAM_ID)
+    .outerjoin(Organization, Organization.id == Team.organization_id)
+    .where(PersonalAPIKey.secure_value == DIGEST)
+)
+# Record use at most once a minute: one guarded UPDATE, autocommitted on its own.
+KEY_ID = bindparam("key_id", type_=Uuid())
+TOUCH = Statement(
+    update(PersonalAPIKey)
+    .where(
+        PersonalAPIKey.id == KEY_ID,
+        PersonalAPIKey.last_used_at.is_(None)
+        | (PersonalAPIKey.last_used_at < func.now() - literal_column("interval '1 minute'")),
+    )
+    .values(last_used_at=func.now())
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """A valid key, its owner, and what the database knows of the team the path names."""
+
+    key_id: uuid.UUID
+    scopes: Sequence[str]
+    scoped_teams: Sequence[int] | None
+    scoped_organizations: Sequence[uuid.UUID] | None
+    user_id: int
+    current_team_id: int | None
+    user: dict[str, Any]  # PostHog's basic user object, for `created_by`
+    team_id: int | None  # None: no such team
+    organization_id: uuid.UUID | None
+    ai_data_processing_approved: bool
     is_member: bool
 
 
@@ -28,45 +94,32 @@ class IdentityRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def key_by_secret(self, secret: str) -> tuple[PersonalAPIKey, User] | None:
-        statement = (
-            select(PersonalAPIKey, User)
-            .join(User, User.id == PersonalAPIKey.user_id)
-            .where(PersonalAPIKey.secure_value == keys.digest(secret))
+    async def caller(self, secret: str, team_id: int | None) -> Caller | None:
+        """The key's caller on `team_id` (None: the owner's current team); None for a bad key."""
+        row = await fetchrow(
+            self.session, CALLER, {"digest": keys.digest(secret), "team_id": team_id}
         )
-        row = (await self.session.execute(statement)).first()
-        return None if row is None else (row[0], row[1])
-
-    async def touch_key(self, key: PersonalAPIKey) -> None:
-        """Record use at most once a minute, with one guarded UPDATE."""
-        now = utcnow()
-        if key.last_used_at is not None and now - key.last_used_at < LAST_USED_RESOLUTION:
-            return
-        await self.session.execute(
-            update(PersonalAPIKey)
-            .where(
-                PersonalAPIKey.id == key.id,
-                (PersonalAPIKey.last_used_at.is_(None))
-                | (PersonalAPIKey.last_used_at < now - LAST_USED_RESOLUTION),
-            )
-            .values(last_used_at=now)
-            .execution_options(synchronize_session=False)
-        )
-
-    async def team_access(self, team_id: int, user_id: int) -> TeamAccess | None:
-        member = exists().where(
-            OrganizationMembership.organization_id == Team.organization_id,
-            OrganizationMembership.user_id == user_id,
-        )
-        statement = (
-            select(Team, Organization, member.label("is_member"))
-            .join(Organization, Organization.id == Team.organization_id)
-            .where(Team.id == team_id)
-        )
-        row = (await self.session.execute(statement)).first()
         if row is None:
             return None
-        return TeamAccess(team=row[0], organization=row[1], is_member=bool(row[2]))
+        (key_id, scopes, scoped_teams, scoped_orgs, last_used_at, current_team) = row[:6]
+        (found_team, organization_id, ai_approved, is_member) = row[6:10]
+        if last_used_at is None or utcnow() - last_used_at >= LAST_USED_RESOLUTION:
+            await execute(self.session, TOUCH, {"key_id": key_id})
+        user = user_from_columns(row[10:])
+        assert user is not None  # the key's owner, joined with an inner join
+        return Caller(
+            key_id=key_id,
+            scopes=scopes,
+            scoped_teams=scoped_teams,
+            scoped_organizations=scoped_orgs,
+            user_id=user["id"],
+            current_team_id=current_team,
+            user=user,
+            team_id=found_team,
+            organization_id=organization_id,
+            ai_data_processing_approved=bool(ai_approved),
+            is_member=bool(is_member),
+        )
 
     # --- provisioning (CLI, first start) ------------------------------------------------
 

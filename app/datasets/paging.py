@@ -1,7 +1,7 @@
 """Offset and keyset (`cursor`) paging of the two lists, on statements built once (SPEC §4).
 
-A `PageQuery` holds a list's statements with bind parameters, so a request only binds values:
-no statement is built or hashed for SQLAlchemy's compiled cache on the hot path. One round trip
+A `PageQuery` holds a list's statements compiled once (`app.statements`), so a request only
+binds values: no statement is built, hashed or compiled on the hot path. One round trip
 per page: the exact count rides along as an uncorrelated scalar subquery (PostgreSQL runs it
 once), and runs on its own only when the page comes back empty.
 
@@ -19,13 +19,15 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import Depends, Query, Request
-from sqlalchemy import BigInteger, ColumnElement, Integer, Row, Select, and_, bindparam, or_
+from sqlalchemy import BigInteger, ColumnElement, Integer, Select, and_, bindparam, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.errors import ValidationFailed
 from app.pagination import Pagination, decode_cursor
+from app.statements import Statement, fetch, fetchrow
 
 CURSOR_HELP = (
     "Keyset paging: send an empty `cursor` for the first page, then follow `next`. Deep pages "
@@ -98,7 +100,7 @@ class Ordering:
         return [k.column.desc() if k.descending else k.column.asc() for k in self.keys]
 
     def position_of(self, row: Any) -> list[Any]:
-        return [self.signature, *(str(getattr(row, k.name)) for k in self.keys)]
+        return [self.signature, *(str(row[k.name]) for k in self.keys)]
 
     def decode(self, token: str) -> dict[str, Any]:
         """A token → the bind parameters of `after()`; 400 `attr: "cursor"` if it is not ours."""
@@ -128,7 +130,7 @@ class Ordering:
 @dataclass(frozen=True)
 class PageRows:
     count: int
-    rows: Sequence[Row[Any]]
+    rows: Sequence[asyncpg.Record]
     next_position: list[Any] | None
 
 
@@ -145,16 +147,20 @@ class PageQuery:
         return self.rows.add_columns(total).order_by(*self.ordering.clauses())
 
     @cached_property
-    def by_offset(self) -> Select[Any]:
-        return self._ordered().limit(LIMIT).offset(OFFSET)
+    def by_offset(self) -> Statement:
+        return Statement(self._ordered().limit(LIMIT).offset(OFFSET))
 
     @cached_property
-    def first_keyset(self) -> Select[Any]:
-        return self._ordered().limit(LIMIT)
+    def first_keyset(self) -> Statement:
+        return Statement(self._ordered().limit(LIMIT))
 
     @cached_property
-    def next_keyset(self) -> Select[Any]:
-        return self._ordered().where(self.ordering.after()).limit(LIMIT)
+    def next_keyset(self) -> Statement:
+        return Statement(self._ordered().where(self.ordering.after()).limit(LIMIT))
+
+    @cached_property
+    def count_only(self) -> Statement:
+        return Statement(self.count)
 
     async def fetch(
         self, session: AsyncSession, params: dict[str, Any], window: Window
@@ -170,11 +176,12 @@ class PageQuery:
             statement = self.first_keyset
             # One extra row tells whether a next page exists.
             bound.update(limit=window.limit + 1)
-        rows = (await session.execute(statement, bound)).all()
+        rows = await fetch(session, statement, bound)
         if rows:
             counted = int(rows[0][-1])
         else:
-            counted = int((await session.execute(self.count, params)).scalar_one())
+            only = await fetchrow(session, self.count_only, params)
+            counted = 0 if only is None else int(only[0])
         next_position = None
         if window.cursor is not None and len(rows) > window.limit:
             rows = rows[: window.limit]

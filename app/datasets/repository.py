@@ -3,8 +3,9 @@
 Every statement starts from a base filtered by `team_id = :team_id` (and by `NOT deleted` for
 lists and retrieve), and the repository, built for one team, binds that parameter on every
 execution, so no method can forget isolation. The statements themselves are built once per
-shape (`functools.cache`) and only bound per request. Reads return flat rows for
-`app.datasets.serializers`; writes work on ORM objects whose `created_by` is loaded by a join
+shape (`functools.cache`) and only bound per request. Reads and item creation are single
+statements run on the driver (`app.statements`) and return flat rows for
+`app.datasets.serializers`; updates work on ORM objects whose `created_by` is loaded by a join
 (relationships are `lazy="raise"`).
 """
 
@@ -16,32 +17,38 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
+import asyncpg
 from sqlalchemy import (
     JSON,
+    Boolean,
     ColumnElement,
+    DateTime,
     Exists,
     Integer,
-    Row,
     Select,
     Text,
     Uuid,
     and_,
+    any_,
     bindparam,
     cast,
     exists,
     func,
+    insert,
     not_,
     or_,
     select,
 )
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from app.datasets.filters import like_pattern
 from app.datasets.paging import Ordering, PageQuery, PageRows, SortKey, Window
-from app.datasets.serializers import DATASET_COLUMNS, ITEM_COLUMNS
-from app.db import utcnow
+from app.datasets.serializers import DATASET_COLUMNS, ITEM_COLUMNS, ITEM_FIELDS, json_text
+from app.db import utcnow, uuid7
 from app.models import Dataset, DatasetItem, User
+from app.statements import Statement, fetchrow
 
 TEAM = bindparam("team_id", type_=Integer())
 ID = bindparam("id", type_=Uuid())
@@ -92,7 +99,8 @@ def _dataset_ordering(terms: tuple[str, ...]) -> Ordering:
 def _dataset_list(terms: tuple[str, ...], with_ids: bool, with_search: bool) -> PageQuery:
     filters: list[ColumnElement[bool]] = [*LIVE_DATASETS]
     if with_ids:
-        filters.append(Dataset.id.in_(bindparam("ids", expanding=True, type_=Uuid())))
+        # `= ANY(array)` rather than an expanding IN: one statement text for any number of ids.
+        filters.append(Dataset.id == any_(bindparam("ids", type_=ARRAY(Uuid()))))
     if with_search:
         # The same expressions as the trigram GIN indexes, so they can serve the search.
         pattern = bindparam("pattern", type_=Text())
@@ -113,8 +121,8 @@ def _dataset_list(terms: tuple[str, ...], with_ids: bool, with_search: bool) -> 
 
 
 @cache
-def _dataset_by_id() -> Select[Any]:
-    return DATASET_ROWS.where(*LIVE_DATASETS, Dataset.id == ID)
+def _dataset_by_id() -> Statement:
+    return Statement(DATASET_ROWS.where(*LIVE_DATASETS, Dataset.id == ID))
 
 
 @cache
@@ -148,19 +156,20 @@ class DatasetRepository:
             params["pattern"] = like_pattern(search)
         return await query.fetch(self.session, params, window)
 
-    async def get(self, dataset_id: uuid.UUID) -> Row[Any] | None:
+    async def get(self, dataset_id: uuid.UUID) -> asyncpg.Record | None:
         params = {"team_id": self.team_id, "id": dataset_id}
-        row: Row[Any] | None = (await self.session.execute(_dataset_by_id(), params)).first()
-        return row
+        return await fetchrow(self.session, _dataset_by_id(), params)
 
     async def get_for_update(self, dataset_id: uuid.UUID) -> Dataset | None:
         params = {"team_id": self.team_id, "id": dataset_id}
         result = await self.session.execute(_dataset_model(), params)
         return result.scalar_one_or_none()
 
-    async def create(self, values: dict[str, Any], user: User) -> Dataset:
+    async def create(self, values: dict[str, Any], created_by_id: int) -> Dataset:
         now = utcnow()
-        dataset = Dataset(team_id=self.team_id, created_by=user, created_at=now, updated_at=now)
+        dataset = Dataset(
+            team_id=self.team_id, created_by_id=created_by_id, created_at=now, updated_at=now
+        )
         _assign(dataset, values)
         self.session.add(dataset)
         await self.session.flush()
@@ -195,8 +204,8 @@ def _item_list(in_dataset: bool) -> PageQuery:
 
 
 @cache
-def _item_by_id() -> Select[Any]:
-    return ITEM_ROWS.where(*LIVE_ITEMS, DatasetItem.id == ID)
+def _item_by_id() -> Statement:
+    return Statement(ITEM_ROWS.where(*LIVE_ITEMS, DatasetItem.id == ID))
 
 
 @cache
@@ -210,8 +219,29 @@ def _item_model() -> Select[DatasetItem]:
 
 
 @cache
-def _live_dataset_check() -> Select[Any]:
-    return select(_dataset_is_live())
+def _live_dataset_check() -> Statement:
+    return Statement(select(_dataset_is_live()))
+
+
+@cache
+def _item_insert() -> Statement:
+    """One statement: insert into a live dataset of the team, or nothing (no row back)."""
+    now = bindparam("now", type_=DateTime(timezone=True))
+    values = {
+        "id": ID,
+        "team_id": TEAM,
+        "dataset_id": DATASET,
+        **{name: cast(bindparam(name, type_=Text()), JSONB) for name in sorted(JSON_FIELDS)},
+        "ref_trace_id": bindparam("ref_trace_id", type_=Text()),
+        "ref_timestamp": bindparam("ref_timestamp", type_=DateTime(timezone=True)),
+        "ref_source_id": bindparam("ref_source_id", type_=Text()),
+        "deleted": bindparam("deleted", type_=Boolean()),
+        "created_by_id": bindparam("created_by_id", type_=Integer()),
+        "created_at": now,
+        "updated_at": now,
+    }
+    source = select(*values.values()).where(_dataset_is_live())  # type: ignore[call-overload]
+    return Statement(insert(DatasetItem).from_select(list(values), source).returning(*ITEM_FIELDS))
 
 
 class DatasetItemRepository:
@@ -221,7 +251,8 @@ class DatasetItemRepository:
 
     async def dataset_is_live(self, dataset_id: uuid.UUID) -> bool:
         params = {"team_id": self.team_id, "dataset_id": dataset_id}
-        return bool(await self.session.scalar(_live_dataset_check(), params))
+        row = await fetchrow(self.session, _live_dataset_check(), params)
+        return row is not None and bool(row[0])
 
     async def list(self, *, dataset_id: uuid.UUID | None, window: Window) -> PageRows:
         params: dict[str, Any] = {"team_id": self.team_id}
@@ -229,23 +260,28 @@ class DatasetItemRepository:
             params["dataset_id"] = dataset_id
         return await _item_list(dataset_id is not None).fetch(self.session, params, window)
 
-    async def get(self, item_id: uuid.UUID) -> Row[Any] | None:
+    async def get(self, item_id: uuid.UUID) -> asyncpg.Record | None:
         params = {"team_id": self.team_id, "id": item_id}
-        row: Row[Any] | None = (await self.session.execute(_item_by_id(), params)).first()
-        return row
+        return await fetchrow(self.session, _item_by_id(), params)
 
     async def get_for_update(self, item_id: uuid.UUID) -> DatasetItem | None:
         params = {"team_id": self.team_id, "id": item_id}
         result = await self.session.execute(_item_model(), params)
         return result.scalar_one_or_none()
 
-    async def create(self, values: dict[str, Any], user: User) -> DatasetItem:
-        now = utcnow()
-        item = DatasetItem(team_id=self.team_id, created_by=user, created_at=now, updated_at=now)
-        _assign(item, values)
-        self.session.add(item)
-        await self.session.flush()
-        return item
+    async def create(self, values: dict[str, Any], created_by_id: int) -> asyncpg.Record | None:
+        """The new item's row (`ITEM_FIELDS`), or None when the dataset is not a live one of the
+        team's."""
+        params = {
+            **values,
+            **{name: json_text(values[name]) for name in JSON_FIELDS},
+            "id": uuid7(),
+            "team_id": self.team_id,
+            "dataset_id": values["dataset"],
+            "created_by_id": created_by_id,
+            "now": utcnow(),
+        }
+        return await fetchrow(self.session, _item_insert(), params)
 
     async def update(self, item: DatasetItem, values: dict[str, Any]) -> DatasetItem:
         _assign(item, values)

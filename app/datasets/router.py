@@ -21,6 +21,7 @@ from app.datasets.repository import DatasetItemRepository, DatasetRepository
 from app.datasets.serializers import (
     dataset_from_model,
     dataset_from_row,
+    item_from_fields,
     item_from_model,
     item_from_row,
 )
@@ -29,6 +30,7 @@ from app.errors import NotFound, ValidationFailed, error_responses
 from app.jsonutil import JSONResponse
 from app.pagination import Page, PageParams, cursor_page, page
 from app.routing import api_router, method_not_allowed
+from app.schemas import user_basic
 
 PREFIX = "/api/environments/{environment_id}"
 # Full paths under one prefix keep the 405 routes' operation ids distinct between the two.
@@ -102,9 +104,9 @@ async def create_dataset(
 ) -> JSONResponse:
     """Create a dataset. Scope `dataset:write`."""
     dataset = await DatasetRepository(session, context.team_id).create(
-        body.model_dump(), context.user
+        body.model_dump(), context.user_id
     )
-    return JSONResponse(dataset_from_model(dataset), status_code=201)
+    return JSONResponse(dataset_from_model(dataset, context.created_by), status_code=201)
 
 
 @datasets.get("/datasets/{id}/", response_model=schemas.DatasetRead, responses=READ_ERRORS)
@@ -129,7 +131,7 @@ async def update_dataset(
     if dataset is None:
         raise NotFound()
     await repository.update(dataset, body.model_dump(exclude_unset=True))
-    return JSONResponse(dataset_from_model(dataset))
+    return JSONResponse(dataset_from_model(dataset, user_basic(dataset.created_by)))
 
 
 # --- dataset items ------------------------------------------------------------------------
@@ -169,11 +171,12 @@ async def create_dataset_item(
     context: DatasetWrite, session: SessionDep, body: schemas.DatasetItemCreate
 ) -> JSONResponse:
     """Add an item to a live dataset of the team. Scope `dataset:write`."""
-    repository = DatasetItemRepository(session, context.team_id)
-    if not await repository.dataset_is_live(body.dataset):
+    row = await DatasetItemRepository(session, context.team_id).create(
+        body.model_dump(), context.user_id
+    )
+    if row is None:
         raise _unknown_dataset(body.dataset)
-    item = await repository.create(body.model_dump(), context.user)
-    return JSONResponse(item_from_model(item), status_code=201)
+    return JSONResponse(item_from_fields(row, context.created_by), status_code=201)
 
 
 @items.get("/dataset_items/{id}/", response_model=schemas.DatasetItemRead, responses=READ_ERRORS)
@@ -201,7 +204,7 @@ async def update_dataset_item(
     if "dataset" in values and not await repository.dataset_is_live(values["dataset"]):
         raise _unknown_dataset(values["dataset"])
     await repository.update(item, values)
-    return JSONResponse(item_from_model(item))
+    return JSONResponse(item_from_model(item, user_basic(item.created_by)))
 
 
 for _router, _base in ((datasets, "/datasets/"), (items, "/dataset_items/")):

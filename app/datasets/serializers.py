@@ -15,29 +15,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, ColumnClause, Text, cast, func, literal_column
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy import JSON
 
 from app.jsonutil import isoformat
-from app.models import Dataset, DatasetItem, User
-from app.schemas import user_basic
-
-# ISO 8601 in UTC with microseconds and `Z`: the same text as `app.jsonutil.isoformat`.
-ISO_FORMAT: ColumnClause[str] = literal_column("""'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'""", Text)
-UTC: ColumnClause[str] = literal_column("'UTC'", Text)
-
-
-def _text(column: InstrumentedAttribute[Any], name: str) -> Any:
-    return cast(column, Text).label(name)
-
-
-def _timestamp(column: InstrumentedAttribute[Any], name: str) -> Any:
-    return func.to_char(func.timezone(UTC, column), ISO_FORMAT).label(name)
-
-
-def _raw(value: str | None) -> orjson.Fragment | None:
-    # `jsonb` text output is valid JSON: splice it, skipping a parse and a re-encode per value.
-    return None if value is None else orjson.Fragment(value)
+from app.models import Dataset, DatasetItem
+from app.schemas import USER_COLUMNS, as_text, as_timestamp, fragment, user_from_columns
 
 
 def json_fragment(value: Any) -> orjson.Fragment | None:
@@ -50,43 +32,22 @@ def json_fragment(value: Any) -> orjson.Fragment | None:
         return orjson.Fragment(json.dumps(value, ensure_ascii=False))
 
 
-USER_COLUMNS = (
-    User.id.label("user_id"),
-    _text(User.uuid, "user_uuid"),
-    User.distinct_id.label("user_distinct_id"),
-    User.first_name.label("user_first_name"),
-    User.last_name.label("user_last_name"),
-    User.email.label("user_email"),
-    User.is_email_verified.label("user_is_email_verified"),
-    _text(User.hedgehog_config, "user_hedgehog_config"),
-    User.role_at_organization.label("user_role_at_organization"),
-)
-
-
-def _user(values: Sequence[Any]) -> dict[str, Any] | None:
-    user_id, uuid, distinct_id, first, last, email, verified, hedgehog, role = values
-    if user_id is None:
-        return None
-    return {
-        "id": user_id,
-        "uuid": uuid,
-        "distinct_id": distinct_id,
-        "first_name": first,
-        "last_name": last,
-        "email": email,
-        "is_email_verified": verified,
-        "hedgehog_config": _raw(hedgehog),
-        "role_at_organization": role,
-    }
+def json_text(value: Any) -> str:
+    """A decoded JSON value as the text of a `jsonb` parameter (None: JSON's own null)."""
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        # Integers beyond 64 bits; and what orjson refuses, `json` escapes as SQLAlchemy would.
+        return json.dumps(value)
 
 
 DATASET_COLUMNS = (
-    _text(Dataset.id, "id"),
+    as_text(Dataset.id, "id"),
     Dataset.name,
     Dataset.description,
-    _text(Dataset.metadata_, "metadata"),
-    _timestamp(Dataset.created_at, "created_at"),
-    _timestamp(Dataset.updated_at, "updated_at"),
+    as_text(Dataset.metadata_, "metadata"),
+    as_timestamp(Dataset.created_at, "created_at"),
+    as_timestamp(Dataset.updated_at, "updated_at"),
     Dataset.deleted,
     Dataset.team_id,
     *USER_COLUMNS,
@@ -99,16 +60,16 @@ def dataset_from_row(row: Sequence[Any]) -> dict[str, Any]:
         "id": id_,
         "name": name,
         "description": description,
-        "metadata": _raw(metadata),
+        "metadata": fragment(metadata),
         "created_at": created_at,
         "updated_at": updated_at,
         "deleted": deleted,
-        "created_by": _user(row[8:17]),
+        "created_by": user_from_columns(row[8:17]),
         "team": team_id,
     }
 
 
-def dataset_from_model(dataset: Dataset) -> dict[str, Any]:
+def dataset_from_model(dataset: Dataset, created_by: dict[str, Any] | None) -> dict[str, Any]:
     return {
         "id": str(dataset.id),
         "name": dataset.name,
@@ -117,49 +78,56 @@ def dataset_from_model(dataset: Dataset) -> dict[str, Any]:
         "created_at": isoformat(dataset.created_at),
         "updated_at": isoformat(dataset.updated_at),
         "deleted": dataset.deleted,
-        "created_by": user_basic(dataset.created_by),
+        "created_by": created_by,
         "team": dataset.team_id,
     }
 
 
-ITEM_COLUMNS = (
-    _text(DatasetItem.id, "id"),
-    _text(DatasetItem.dataset_id, "dataset_id"),
-    _text(DatasetItem.input, "input"),
-    _text(DatasetItem.output, "output"),
-    _text(DatasetItem.metadata_, "metadata"),
+# An item's own columns (what `INSERT … RETURNING` gives), then its creator's.
+ITEM_FIELDS = (
+    as_text(DatasetItem.id, "id"),
+    as_text(DatasetItem.dataset_id, "dataset_id"),
+    as_text(DatasetItem.input, "input"),
+    as_text(DatasetItem.output, "output"),
+    as_text(DatasetItem.metadata_, "metadata"),
     DatasetItem.ref_trace_id,
-    _timestamp(DatasetItem.ref_timestamp, "ref_timestamp"),
+    as_timestamp(DatasetItem.ref_timestamp, "ref_timestamp"),
     DatasetItem.ref_source_id,
     DatasetItem.deleted,
-    _timestamp(DatasetItem.created_at, "created_at"),
-    _timestamp(DatasetItem.updated_at, "updated_at"),
+    as_timestamp(DatasetItem.created_at, "created_at"),
+    as_timestamp(DatasetItem.updated_at, "updated_at"),
     DatasetItem.team_id,
-    *USER_COLUMNS,
 )
+ITEM_COLUMNS = (*ITEM_FIELDS, *USER_COLUMNS)
 
 
 def item_from_row(row: Sequence[Any]) -> dict[str, Any]:
+    """An `ITEM_COLUMNS` row."""
+    return item_from_fields(row, user_from_columns(row[12:21]))
+
+
+def item_from_fields(row: Sequence[Any], created_by: dict[str, Any] | None) -> dict[str, Any]:
+    """An `ITEM_FIELDS` row and its creator."""
     (id_, dataset_id, input_, output, metadata, trace_id, ref_ts, source_id) = row[:8]
     deleted, created_at, updated_at, team_id = row[8:12]
     return {
         "id": id_,
         "dataset": dataset_id,
-        "input": _raw(input_),
-        "output": _raw(output),
-        "metadata": _raw(metadata),
+        "input": fragment(input_),
+        "output": fragment(output),
+        "metadata": fragment(metadata),
         "ref_trace_id": trace_id,
         "ref_timestamp": ref_ts,
         "ref_source_id": source_id,
         "deleted": deleted,
         "created_at": created_at,
         "updated_at": updated_at,
-        "created_by": _user(row[12:21]),
+        "created_by": created_by,
         "team": team_id,
     }
 
 
-def item_from_model(item: DatasetItem) -> dict[str, Any]:
+def item_from_model(item: DatasetItem, created_by: dict[str, Any] | None) -> dict[str, Any]:
     return {
         "id": str(item.id),
         "dataset": str(item.dataset_id),
@@ -172,6 +140,6 @@ def item_from_model(item: DatasetItem) -> dict[str, Any]:
         "deleted": item.deleted,
         "created_at": isoformat(item.created_at),
         "updated_at": isoformat(item.updated_at),
-        "created_by": user_basic(item.created_by),
+        "created_by": created_by,
         "team": item.team_id,
     }

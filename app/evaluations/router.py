@@ -24,7 +24,7 @@ from app.evaluations.schemas import (
     evaluation_read,
     run_read,
 )
-from app.models import Evaluation
+from app.models import Evaluation, User
 from app.pagination import Page, Pagination, page
 from app.routing import api_router, method_not_allowed
 
@@ -143,8 +143,8 @@ async def create_evaluation(
         else configuration.model_dump(mode="json"),
         model_provider_key_id=None if configuration is None else configuration.provider_key_id,
         deleted=body.deleted,
-        created_by_id=context.user.id,
-        created_by=context.user,
+        created_by_id=context.user_id,
+        created_by=await session.get(User, context.user_id),
     )
     await repo.add(evaluation)
     return evaluation_read(evaluation, key_name)

@@ -181,7 +181,7 @@ class ProviderKeyService:
             base_url=connection.base_url,
             azure_endpoint=connection.azure_endpoint,
             api_version=connection.api_version,
-            created_by_id=self.context.user.id,
+            created_by_id=self.context.user_id,
         )
         await self.repo.add(key)
         if body.set_as_active:

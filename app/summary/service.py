@@ -74,7 +74,7 @@ async def admit(session: AsyncSession, settings: Settings, context: TeamContext)
         raise Throttled(wait)  # the request session rolls back: a refused request is not counted
     # Committed now so the count sticks even when the request fails later (SPEC §5.8).
     await session.commit()
-    if not context.organization.is_ai_data_processing_approved:
+    if not context.ai_data_processing_approved:
         raise PermissionDenied(AI_NOT_APPROVED)
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,7 +82,8 @@ def assert_error(response: httpx.Response, status: int, attr: str | None, code: 
 
 
 class StatementLog:
-    """The SQL statements (with their parameters) sent on the test's connection."""
+    """The SQL statements (with their parameters) sent on the test's connection: through
+    SQLAlchemy, and straight on the driver (`app.statements`)."""
 
     def __init__(self) -> None:
         self.executed: list[tuple[str, Any]] = []
@@ -93,6 +95,11 @@ class StatementLog:
     def clear(self) -> None:
         self.executed.clear()
 
+    async def settled(self) -> StatementLog:
+        """The log once asyncpg has delivered its entries (it calls its loggers `call_soon`)."""
+        await asyncio.sleep(0)
+        return self
+
     def selecting_from(self, table: str) -> list[tuple[str, Any]]:
         return [
             (statement, parameters)
@@ -102,14 +109,20 @@ class StatementLog:
 
 
 @pytest.fixture
-def sql_log(connection: AsyncConnection) -> Iterator[StatementLog]:
+async def sql_log(connection: AsyncConnection) -> AsyncIterator[StatementLog]:
     log = StatementLog()
 
     def record(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
         log.executed.append((statement, parameters))
 
+    def record_on_driver(query: Any) -> None:
+        log.executed.append((query.query, query.args))
+
     target = connection.sync_connection
     assert target is not None
+    driver = (await connection.get_raw_connection()).driver_connection
     event.listen(target, "before_cursor_execute", record)
+    driver.add_query_logger(record_on_driver)
     yield log
+    driver.remove_query_logger(record_on_driver)
     event.remove(target, "before_cursor_execute", record)

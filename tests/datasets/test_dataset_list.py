@@ -178,7 +178,7 @@ async def test_search_uses_trigram_indexes_where_pg_trgm_exists(
     await session.execute(text("ANALYZE datasets"))
     sql_log.clear()
     assert names(await api.get(urls.datasets, params={"search": "needl"})) == ["x"]
-    [(statement, parameters)] = sql_log.selecting_from("datasets")
+    [(statement, parameters)] = (await sql_log.settled()).selecting_from("datasets")
     connection = await session.connection()
     # At test size (one team, a few thousand rows) scanning the team's rows is cheaper. The
     # question here is whether the trigram indexes can serve this exact statement (same

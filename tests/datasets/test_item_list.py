@@ -145,6 +145,7 @@ async def test_one_query_per_page_whatever_its_size(
         assert len(response.json()["results"]) == limit
         assert all(row["created_by"]["id"] for row in response.json()["results"])
         # Page, count and creators in a single statement: no N+1 on `created_by`.
+        await sql_log.settled()
         assert len(sql_log.selecting_from("dataset_items")) == 1
         assert not sql_log.selecting_from("users")
         budgets.append(len(sql_log.statements))

@@ -141,7 +141,7 @@ async def test_list_query_uses_the_team_dataset_created_index(
             # The deep page of a keyset walk: it must start from the index, not filter up to it.
             sql_log.clear()
             assert (await api.get(page["next"])).status_code == 200
-        [(statement, parameters)] = sql_log.selecting_from("dataset_items")
+        [(statement, parameters)] = (await sql_log.settled()).selecting_from("dataset_items")
         await connection.exec_driver_sql(f"PREPARE listing AS {statement}")
         arguments = ", ".join(literal(value) for value in parameters)
         result = await connection.exec_driver_sql(f"EXPLAIN EXECUTE listing({arguments})")

@@ -1,0 +1,93 @@
+"""Hot-path SQL: Core statements compiled once for asyncpg, run on the request's own connection.
+
+The ORM session costs ~0.4 ms of CPU per statement on top of the driver (statement cache-key,
+result metadata, row processing; `make bench`, bench/RESULTS.md). The requests that every
+client makes all the time (authentication, retrieve, list, create an item) therefore run
+prebuilt statements straight on the asyncpg connection that the session holds. They stay
+inside the session's transaction when one is open (tests roll it back), and otherwise run as
+single autocommitted statements: a read-only request then pays no `BEGIN`/`COMMIT` round trips.
+Each statement must be a complete unit on its own (one row read, or one `INSERT … SELECT`).
+Statements are written with SQLAlchemy Core, so names and types come from the models; the
+bench's baseline compiles the very same objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+import asyncpg
+from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import ClauseElement
+
+from app.errors import UpstreamError
+
+T = TypeVar("T")
+_DIALECT = asyncpg_dialect.dialect()  # type: ignore[no-untyped-call]
+# Errors after which the connection itself is suspect (as opposed to a bad statement).
+_CONNECTION_ERRORS = (
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+)
+
+
+class Statement:
+    """A Core statement compiled once to asyncpg's `$n` SQL; bound by parameter name."""
+
+    def __init__(self, statement: ClauseElement) -> None:
+        compiled = statement.compile(dialect=_DIALECT)
+        self.sql: str = compiled.string
+        self.names: tuple[str, ...] = tuple(getattr(compiled, "positiontup", None) or ())
+        self.defaults: dict[str, Any] = dict(compiled.params)
+
+    def args(self, params: Mapping[str, Any]) -> list[Any]:
+        return [params[name] if name in params else self.defaults[name] for name in self.names]
+
+
+async def _on_driver(session: AsyncSession, call: Callable[[Any], Awaitable[T]]) -> T:
+    connection = await session.connection()
+    pooled = await connection.get_raw_connection()
+    try:
+        return await call(pooled.driver_connection)
+    except TimeoutError:
+        # asyncpg's `command_timeout` (app.db): the database is too slow to serve this now.
+        raise UpstreamError(
+            "The database did not answer in time, please retry shortly.",
+            status_code=503,
+            code="database_unavailable",
+        ) from None
+    except _CONNECTION_ERRORS:
+        # Let SQLAlchemy see the failure on the same connection: it invalidates the pool as for
+        # its own statements and raises the DBAPIError that `app.errors` answers with 503.
+        await connection.exec_driver_sql("SELECT 1")
+        raise
+
+
+async def fetch(
+    session: AsyncSession, statement: Statement, params: Mapping[str, Any]
+) -> list[asyncpg.Record]:
+    args = statement.args(params)
+    rows: list[asyncpg.Record] = await _on_driver(
+        session, lambda driver: driver.fetch(statement.sql, *args)
+    )
+    return rows
+
+
+async def fetchrow(
+    session: AsyncSession, statement: Statement, params: Mapping[str, Any]
+) -> asyncpg.Record | None:
+    args = statement.args(params)
+    row: asyncpg.Record | None = await _on_driver(
+        session, lambda driver: driver.fetchrow(statement.sql, *args)
+    )
+    return row
+
+
+async def execute(session: AsyncSession, statement: Statement, params: Mapping[str, Any]) -> None:
+    args = statement.args(params)
+    await _on_driver(session, lambda driver: driver.execute(statement.sql, *args))
