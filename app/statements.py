@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import ClauseElement
 
 from app.errors import UpstreamError
@@ -49,11 +49,25 @@ class Statement:
         return [params[name] if name in params else self.defaults[name] for name in self.names]
 
 
-async def _on_driver(session: AsyncSession, call: Callable[[Any], Awaitable[T]]) -> T:
+_DRIVER = "app.statements.driver"
+
+
+async def _driver(session: AsyncSession) -> tuple[AsyncConnection, Any]:
+    """The session's connection and its asyncpg connection, looked up once per transaction."""
+    held = session.info.get(_DRIVER)
+    transaction = session.sync_session.get_transaction()
+    if held is not None and transaction is not None and held[0] is transaction:
+        return held[1], held[2]
     connection = await session.connection()
-    pooled = await connection.get_raw_connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    session.info[_DRIVER] = (session.sync_session.get_transaction(), connection, driver)
+    return connection, driver
+
+
+async def _on_driver(session: AsyncSession, call: Callable[[Any], Awaitable[T]]) -> T:
+    connection, driver = await _driver(session)
     try:
-        return await call(pooled.driver_connection)
+        return await call(driver)
     except TimeoutError:
         # asyncpg's `command_timeout` (app.db): the database is too slow to serve this now.
         raise UpstreamError(

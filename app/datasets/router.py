@@ -220,6 +220,4 @@ for _router, _base in ((datasets, "/datasets/"), (items, "/dataset_items/")):
         documented=("DELETE",),
     )
 
-router = APIRouter()
-router.include_router(datasets)
-router.include_router(items)
+router = APIRouter(routes=[*datasets.routes, *items.routes])
