@@ -1,12 +1,13 @@
 """The bare baseline: the service's SQL straight on asyncpg behind bare Starlette routes.
 
 It answers the benchmarked requests like the service (same JSON, same `next` links) and runs
-the same statements: the key lookup joined to its user, the team-and-membership check, then the
-page with its exact count as a scalar subquery (or the retrieve / existence check + INSERT). The
-list, retrieve and existence statements are the service's own, compiled once at import from
-`app.datasets.repository` for asyncpg, so "same SQL" holds by construction even as the service
-changes. What the baseline lacks is the framework: no dependency injection, no ORM session, no
-validation layer, no middleware, no transaction around reads, no per-request logging. jsonb,
+the same statements: the one authentication statement (key, owner, team, organization,
+membership), the once-a-minute `last_used_at` update, then the page with its exact count as a
+scalar subquery, the retrieve, or the `INSERT … SELECT` into a live dataset. Every statement is
+the service's own object (`app.auth.repository`, `app.datasets.repository`), compiled once at
+import by the service's `app.statements.Statement`, so "same SQL" holds by construction even as
+the service changes. What the baseline lacks is the framework: no dependency injection, no
+SQLAlchemy session or pool, no validation layer, no middleware, no per-request logging. jsonb,
 uuids and timestamps come back as text, as the service asks for them, and jsonb is spliced into
 the response with `orjson.Fragment`.
 
@@ -27,69 +28,29 @@ from urllib.parse import urlencode
 
 import asyncpg
 import orjson
-from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from app.auth import repository as identity_sql
 from app.datasets import repository as service_sql
 
 ITEM_SIGNATURE = "-created_at,id"
 
 
-class Statement:
-    """A SQLAlchemy statement compiled once to asyncpg's `$n` SQL; bound by parameter name."""
-
-    def __init__(self, statement: Any) -> None:
-        compiled = statement.compile(dialect=asyncpg_dialect.dialect())
-        self.sql: str = compiled.string
-        self.names: list[str] = list(compiled.positiontup or ())
-        self.defaults: dict[str, Any] = dict(compiled.params)
-
-    def args(self, **values: Any) -> list[Any]:
-        merged = {**self.defaults, **values}
-        return [merged[name] for name in self.names]
-
-
 ITEMS = service_sql._item_list(True)
-ITEM_PAGE = Statement(ITEMS.by_offset)
-ITEM_FIRST_KEYSET = Statement(ITEMS.first_keyset)
-ITEM_NEXT_KEYSET = Statement(ITEMS.next_keyset)
-ITEM_GET = Statement(service_sql._item_by_id())
-LIVE_DATASET = Statement(service_sql._live_dataset_check())
-DATASET_SEARCH = Statement(service_sql._dataset_list(("-created_at",), False, True).by_offset)
+ITEM_PAGE = ITEMS.by_offset
+ITEM_FIRST_KEYSET = ITEMS.first_keyset
+ITEM_NEXT_KEYSET = ITEMS.next_keyset
+ITEM_GET = service_sql._item_by_id()
+DATASET_SEARCH = service_sql._dataset_list(("-created_at",), False, True).by_offset
 
-# The service's identity queries (app.auth.repository), as the ORM spells them: every column.
-AUTH_SQL = """
-SELECT k.id, k.user_id, k.label, k.secure_value, k.mask_value, k.scopes, k.scoped_teams,
-       k.scoped_organizations, k.created_at, k.last_used_at,
-       u.id, u.uuid::text, u.distinct_id, u.first_name, u.last_name, u.email,
-       u.is_email_verified, u.hedgehog_config::text, u.role_at_organization,
-       u.current_team_id, u.created_at
-FROM personal_api_keys k JOIN users u ON u.id = k.user_id WHERE k.secure_value = $1
-"""
-KEY_SCOPES, KEY_TEAMS, KEY_LAST_USED, USER_AT = 5, 6, 9, 10
-TEAM_SQL = """
-SELECT t.id, t.organization_id, t.name, t.created_at,
-       o.id, o.name, o.is_ai_data_processing_approved, o.created_at,
-       EXISTS (SELECT 1 FROM organization_memberships m
-               WHERE m.organization_id = t.organization_id AND m.user_id = $2)
-FROM teams t JOIN organizations o ON o.id = t.organization_id WHERE t.id = $1
-"""
-TOUCH_SQL = """
-UPDATE personal_api_keys SET last_used_at = now()
-WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
-"""
-ITEM_INSERT_SQL = """
-INSERT INTO dataset_items (id, team_id, dataset_id, input, output, metadata, ref_trace_id,
-    ref_timestamp, ref_source_id, deleted, created_by_id, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, false, $10, $11, $11)
-"""
-
-
-def iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+CALLER = identity_sql.CALLER
+TOUCH = identity_sql.TOUCH
+ITEM_INSERT = service_sql._item_insert()
+# CALLER's columns
+KEY_ID, KEY_SCOPES, KEY_TEAMS, KEY_LAST_USED, TEAM_ID, IS_MEMBER, USER_AT = 0, 1, 2, 4, 6, 9, 10
 
 
 def raw(value: str | None) -> orjson.Fragment | None:
@@ -163,28 +124,30 @@ class Denied(Exception):
 async def authenticate(
     request: Request, connection: asyncpg.Connection, write: bool
 ) -> tuple[Any, int]:
-    """The key row (its user from USER_AT) and the team id, once key, scope and team pass."""
+    """The caller row (its user from USER_AT) and the team id, once key, scope and team pass."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Denied(error(401, "Authentication credentials were not provided."))
-    key = await connection.fetchrow(AUTH_SQL, hashlib.sha256(token.encode()).hexdigest())
+    try:
+        team_id = int(request.path_params["team"])
+    except ValueError:
+        team_id = 0
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    key = await connection.fetchrow(
+        CALLER.sql, *CALLER.args({"digest": digest, "team_id": team_id})
+    )
     if key is None:
         raise Denied(error(401, "Invalid personal API key."))
     last_used = key[KEY_LAST_USED]
-    if last_used is None or dt.datetime.now(dt.UTC) - last_used > dt.timedelta(minutes=1):
-        await connection.execute(TOUCH_SQL, key[0])
+    if last_used is None or dt.datetime.now(dt.UTC) - last_used >= dt.timedelta(minutes=1):
+        await connection.execute(TOUCH.sql, *TOUCH.args({"key_id": key[KEY_ID]}))
     scopes = set(key[KEY_SCOPES])
     needed = "dataset:write" if write else "dataset:read"
     if "*" not in scopes and needed not in scopes and "dataset:write" not in scopes:
         raise Denied(error(403, f"API key missing required scope '{needed}'"))
-    try:
-        team_id = int(request.path_params["team"])
-    except ValueError:
-        raise Denied(error(404, "Not found.")) from None
-    team = await connection.fetchrow(TEAM_SQL, team_id, key[USER_AT])
-    if team is None:
+    if key[TEAM_ID] is None:
         raise Denied(error(404, "Project not found."))
-    if not team[8] or (key[KEY_TEAMS] and team_id not in key[KEY_TEAMS]):
+    if not key[IS_MEMBER] or (key[KEY_TEAMS] and team_id not in key[KEY_TEAMS]):
         raise Denied(error(403, "You don't have access to the project."))
     return key, team_id
 
@@ -231,13 +194,13 @@ async def list_items(request: Request) -> Response:
                 return error(400, "Invalid cursor.", "cursor")
             position = {"after_0": created_at, "after_1": after_id, "limit": limit + 1}
             rows = await connection.fetch(
-                ITEM_NEXT_KEYSET.sql, *ITEM_NEXT_KEYSET.args(**scope, **position)
+                ITEM_NEXT_KEYSET.sql, *ITEM_NEXT_KEYSET.args({**scope, **position})
             )
         elif cursor is not None:  # the first keyset page; one extra row says if there is more
-            args = ITEM_FIRST_KEYSET.args(**scope, limit=limit + 1)
+            args = ITEM_FIRST_KEYSET.args({**scope, "limit": limit + 1})
             rows = await connection.fetch(ITEM_FIRST_KEYSET.sql, *args)
         else:
-            args = ITEM_PAGE.args(**scope, limit=limit, offset=offset)
+            args = ITEM_PAGE.args({**scope, "limit": limit, "offset": offset})
             rows = await connection.fetch(ITEM_PAGE.sql, *args)
         count = rows[0][-1] if rows else 0  # the bench never asks for an empty page
     results = [item(row) for row in rows[:limit]]
@@ -271,7 +234,9 @@ async def retrieve_item(request: Request) -> Response:
             return denied.response
         except ValueError:
             return error(404, "Not found.")
-        row = await connection.fetchrow(ITEM_GET.sql, *ITEM_GET.args(team_id=team_id, id=item_id))
+        row = await connection.fetchrow(
+            ITEM_GET.sql, *ITEM_GET.args({"team_id": team_id, "id": item_id})
+        )
     if row is None:
         return error(404, "Not found.")
     return json_response(item(row))
@@ -287,26 +252,26 @@ async def create_item(request: Request) -> Response:
             return denied.response
         except (KeyError, ValueError, TypeError):
             return error(400, "This field is required.", "dataset")
-        args = LIVE_DATASET.args(team_id=team_id, dataset_id=dataset_id)
-        live = await connection.fetchval(LIVE_DATASET.sql, *args)
-        if not live:
-            return error(400, f'Invalid pk "{dataset_id}" - object does not exist.', "dataset")
         now = dt.datetime.now(dt.UTC)
-        item_id = uuid_v7(now)
         ref_ts = body.get("ref_timestamp")
-        ref_timestamp = None if ref_ts is None else dt.datetime.fromisoformat(ref_ts)
-        documents = [
-            orjson.dumps(body.get(name)).decode() for name in ("input", "output", "metadata")
-        ]
-        await connection.execute(
-            ITEM_INSERT_SQL, item_id, team_id, dataset_id, *documents, body.get("ref_trace_id"),
-            ref_timestamp, body.get("ref_source_id"), key[USER_AT], now,
-        )  # fmt: skip
-    ref_text = None if ref_timestamp is None else iso(ref_timestamp)
-    row = [str(item_id), str(dataset_id), *documents, body.get("ref_trace_id"), ref_text]
-    row += [body.get("ref_source_id"), False, iso(now), iso(now), team_id]
-    row += key[USER_AT : USER_AT + 9]
-    return json_response(item(row), 201)
+        values = {
+            name: orjson.dumps(body.get(name)).decode() for name in ("input", "output", "metadata")
+        }
+        values.update(
+            id=uuid_v7(now),
+            team_id=team_id,
+            dataset_id=dataset_id,
+            ref_trace_id=body.get("ref_trace_id"),
+            ref_timestamp=None if ref_ts is None else dt.datetime.fromisoformat(ref_ts),
+            ref_source_id=body.get("ref_source_id"),
+            deleted=False,
+            created_by_id=key[USER_AT],
+            now=now,
+        )
+        row = await connection.fetchrow(ITEM_INSERT.sql, *ITEM_INSERT.args(values))
+    if row is None:
+        return error(400, f'Invalid pk "{dataset_id}" - object does not exist.', "dataset")
+    return json_response(item([*row, *key[USER_AT : USER_AT + 9]]), 201)
 
 
 async def list_datasets(request: Request) -> Response:
@@ -322,7 +287,9 @@ async def list_datasets(request: Request) -> Response:
             return error(400, "Invalid query.")
         term = query.get("search", "").strip()
         pattern = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        args = DATASET_SEARCH.args(team_id=team_id, pattern=pattern, limit=limit, offset=offset)
+        args = DATASET_SEARCH.args(
+            {"team_id": team_id, "pattern": pattern, "limit": limit, "offset": offset}
+        )
         rows = await connection.fetch(DATASET_SEARCH.sql, *args)
     count = rows[0][-1] if rows else 0
     next_url = None
