@@ -299,6 +299,10 @@ async def list_datasets(request: Request) -> Response:
     return json_response({"count": count, "next": next_url, "previous": None, "results": results})
 
 
+async def healthz(request: Request) -> Response:
+    return json_response({"status": "ok"})
+
+
 def uuid_v7(moment: dt.datetime) -> uuid.UUID:
     ms = int(moment.timestamp() * 1000)
     rand = int.from_bytes(os.urandom(10))
@@ -330,6 +334,7 @@ app = Starlette(
         Route(f"{PREFIX}/dataset_items/", create_item, methods=["POST"]),
         Route(f"{PREFIX}/dataset_items/{{id}}/", retrieve_item, methods=["GET"]),
         Route(f"{PREFIX}/datasets/", list_datasets, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
     ],
     lifespan=lifespan,
 )

@@ -17,6 +17,7 @@ from bench.seed import SEARCH_TERM, BenchData
 from bench.servers import Server
 
 DEPTH = 100_000
+FLOOR = "floor_healthz"
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,9 @@ def build(
             f"list datasets, search={SEARCH_TERM}",
             each([Request("GET", f"/api/environments/{team}/datasets/?search={SEARCH_TERM}")]),
         ),
+        # No database, no authentication: what the HTTP stack alone costs each contender
+        # (FastAPI with the service's middleware against a bare Starlette route).
+        Scenario(FLOOR, "no database: /healthz, for reference", each([Request("GET", "/healthz")])),
     ]
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.datasets.conftest import Urls, assert_error, create_dataset, create_item
+from tests.datasets.conftest import StatementLog, Urls, assert_error, create_dataset, create_item
 from tests.factories import Identity
 
 AWKWARD_JSON: list[Any] = [
@@ -316,3 +316,20 @@ async def test_scopes(
     assert (await client.get(item_url)).status_code == 401
     listed = await client.get(urls.items, headers=identity.headers)
     assert listed.json()["count"] == 1
+
+
+async def test_hot_paths_cost_one_statement_after_one_for_authentication(
+    api: httpx.AsyncClient, urls: Urls, sql_log: StatementLog
+) -> None:
+    dataset = await create_dataset(api, urls, name="budget")
+    sql_log.clear()
+    item = await create_item(api, urls, dataset["id"], input={"q": 1})
+    assert (await api.get(urls.item(item["id"]))).json() == item
+    # SAVEPOINT / RELEASE come from the test's rolled-back transaction, not from the service.
+    harness = ("SAVEPOINT", "RELEASE", "ROLLBACK")
+    statements = [s for s in (await sql_log.settled()).statements if not s.startswith(harness)]
+    # Per request: the caller (key, owner, team, membership) in one statement, then the
+    # INSERT … SELECT that checks the dataset, or the retrieve.
+    assert len(statements) == 4, statements
+    assert [s.lstrip().split()[0] for s in statements] == ["SELECT", "INSERT", "SELECT", "SELECT"]
+    assert all("personal_api_keys" in s for s in statements[::2])
