@@ -89,8 +89,15 @@ def _ping_idle_connections(engine: AsyncEngine) -> None:
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     options: dict[str, Any] = {
-        "pool_size": 10,
-        "max_overflow": 10,
+        # Twenty connections kept per worker, none beyond. An overflow connection is closed
+        # as soon as it is checked in while the pool is full, so a load hovering above the
+        # pool size opens and closes connections all the time: with 10 + 10, `make bench` saw
+        # ~15 new sessions a second on retrieve, 3.7x the database CPU per request, and the
+        # p99 that goes with connection set-up. Requests beyond twenty wait `pool_timeout`.
+        # Last in, first out: a light load keeps reusing a few warm connections.
+        "pool_size": 20,
+        "max_overflow": 0,
+        "pool_use_lifo": True,
         "pool_recycle": 1800,
         # A dead database must fail a request quickly (503), not hang it.
         "pool_timeout": 5,

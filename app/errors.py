@@ -282,15 +282,18 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     return render(error_cls())
 
 
-async def _database_unavailable(request: Request, exc: Exception) -> Response:
-    logger.warning("database unavailable: %s", type(exc).__name__)
-    return render(
-        UpstreamError(
-            "The database is unavailable, please retry shortly.",
-            status_code=503,
-            code="database_unavailable",
-        )
+def database_unavailable(cause: BaseException) -> UpstreamError:
+    """The 503 for a database that cannot serve the request now; logs the cause's type."""
+    logger.warning("database unavailable: %s", type(cause).__name__)
+    return UpstreamError(
+        "The database is unavailable, please retry shortly.",
+        status_code=503,
+        code="database_unavailable",
     )
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> Response:
+    return render(database_unavailable(exc))
 
 
 # SQLSTATEs meaning "the database cannot serve you right now", not "this statement is wrong":
@@ -301,11 +304,14 @@ async def _database_unavailable(request: Request, exc: Exception) -> Response:
 _UNAVAILABLE_SQLSTATES = ("08", "53", "57P01", "57P02", "57P03")
 
 
+def sqlstate_means_unavailable(sqlstate: object) -> bool:
+    return str(sqlstate or "").startswith(_UNAVAILABLE_SQLSTATES)
+
+
 def _database_is_unavailable(exc: DBAPIError) -> bool:
     if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
         return True
-    sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
-    return sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
+    return sqlstate_means_unavailable(getattr(exc.orig, "sqlstate", None))
 
 
 async def _database_error(request: Request, exc: Exception) -> Response:

@@ -13,6 +13,7 @@ bench's baseline compiles the very same objects.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
@@ -21,19 +22,10 @@ from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import ClauseElement
 
-from app.errors import UpstreamError
+from app.errors import database_unavailable, sqlstate_means_unavailable
 
 T = TypeVar("T")
 _DIALECT = asyncpg_dialect.dialect()  # type: ignore[no-untyped-call]
-# Errors after which the connection itself is suspect (as opposed to a bad statement).
-_CONNECTION_ERRORS = (
-    OSError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-    asyncpg.CrashShutdownError,
-)
 
 
 class Statement:
@@ -68,18 +60,25 @@ async def _on_driver(session: AsyncSession, call: Callable[[Any], Awaitable[T]])
     connection, driver = await _driver(session)
     try:
         return await call(driver)
-    except TimeoutError:
-        # asyncpg's `command_timeout` (app.db): the database is too slow to serve this now.
-        raise UpstreamError(
-            "The database did not answer in time, please retry shortly.",
-            status_code=503,
-            code="database_unavailable",
-        ) from None
-    except _CONNECTION_ERRORS:
-        # Let SQLAlchemy see the failure on the same connection: it invalidates the pool as for
-        # its own statements and raises the DBAPIError that `app.errors` answers with 503.
+    except asyncpg.PostgresError as exc:
+        if not sqlstate_means_unavailable(exc.sqlstate):
+            raise  # this statement's own error (a bug here: inputs are validated before)
+        await _give_up_connection(connection, exc)
+        raise database_unavailable(exc) from exc
+    except Exception as exc:
+        # The driver or the socket failed (connection lost, protocol out of step, command
+        # timeout): whatever state the connection is in, it must not serve another request.
+        await _give_up_connection(connection, exc)
+        raise database_unavailable(exc) from exc
+
+
+async def _give_up_connection(connection: AsyncConnection, cause: Exception) -> None:
+    """Let SQLAlchemy look at the connection as it does after its own statements: a lost one
+    makes it invalidate the whole pool, so the next requests reconnect. Whatever the probe
+    finds, this connection is discarded."""
+    with contextlib.suppress(Exception):  # failing is what the probe is expected to do
         await connection.exec_driver_sql("SELECT 1")
-        raise
+    await connection.invalidate(cause)
 
 
 async def fetch(
