@@ -18,6 +18,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
@@ -354,6 +355,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(PoolTimeoutError, _database_unavailable)
+    # asyncpg's own "protocol out of step" error, which SQLAlchemy passes through untranslated:
+    # seen when PostgreSQL goes away in the middle of a statement.
+    app.add_exception_handler(asyncpg.InternalClientError, _database_unavailable)
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(OSError, _os_error)
     app.add_exception_handler(Exception, _unhandled)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import Query, Request
 from pydantic import BaseModel, Field
 
@@ -43,3 +44,9 @@ method_not_allowed(
 @router.get("/boom/")
 async def boom(context: DatasetRead) -> dict[str, Any]:
     raise RuntimeError("secret internals: SELECT * FROM users")
+
+
+@router.get("/driver-out-of-step/")
+async def driver_out_of_step(context: DatasetRead) -> dict[str, Any]:
+    # What asyncpg raises when PostgreSQL goes away in the middle of a statement.
+    raise asyncpg.InternalClientError("cannot switch to state 12; another operation is in progress")

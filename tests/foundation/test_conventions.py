@@ -220,3 +220,14 @@ async def test_null_characters_are_rejected(api: httpx.AsyncClient, identity: Id
     query = await api.get(probes(identity) + "?limit=1%00")
     assert query.status_code == 400
     assert query.json()["attr"] == "limit"
+
+
+async def test_driver_out_of_step_is_503_not_500(app: object, identity: Identity) -> None:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        response = await client.get(
+            probes(identity) + "driver-out-of-step/", headers=identity.headers
+        )
+    assert response.status_code == 503
+    assert response.json()["code"] == "database_unavailable"
+    assert "state 12" not in response.text
