@@ -1,8 +1,9 @@
 """The two contenders as real uvicorn servers on loopback; their workers' memory and CPU.
 
-Both run through `bench.serve` with the same number of worker processes, uvloop and httptools,
-and no access log from uvicorn; the service logs as deployed (JSON at INFO, one access line per
-request, to bench/.data/logs/service.log).
+The service runs `llma serve`, exactly as deployed; the baseline runs `bench.serve`, which
+gives it the same uvicorn options (workers, uvloop and httptools, no uvicorn access log, 30 s
+worker health check). The service logs as deployed (JSON at INFO, one access line per request,
+to bench/.data/logs/service.log).
 """
 
 from __future__ import annotations
@@ -143,9 +144,7 @@ def start_service(
 
 def start_baseline(database_url: str, workers: int) -> Server:
     port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "bench.baseline:app", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--workers", str(workers), "--no-access-log"]
-    command += ["--log-level", "warning"]
+    command = [sys.executable, "-m", "bench.serve", "--port", str(port), "--workers", str(workers)]
     return _spawn("baseline", command, {"BASELINE_DSN": plain_dsn(database_url)}, port)
 
 
