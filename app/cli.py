@@ -24,6 +24,9 @@ from app.settings import Settings, get_settings
 
 logger = logging.getLogger("app.cli")
 T = TypeVar("T")
+# uvicorn's default 5 s lets the supervisor kill workers that are merely starved of CPU on a
+# loaded 2-core host (seen in `make bench`), dropping their in-flight requests.
+WORKER_HEALTHCHECK_SECONDS = 30
 
 
 class UsageError(Exception):
@@ -185,9 +188,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         log_config=None,
         proxy_headers=True,
         access_log=False,
-        # The default 5 s lets the supervisor kill workers that are merely starved of CPU on a
-        # loaded 2-core host (seen in `make bench`), dropping their in-flight requests.
-        timeout_worker_healthcheck=30,
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
     )
     return 0
 

@@ -59,6 +59,27 @@ def async_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def with_database(url: str, name: str) -> str:
+    """The same server, another database (an asyncpg URL)."""
+    return make_url(async_url(url)).set(database=name).render_as_string(hide_password=False)
+
+
+def connect_kwargs(url: str) -> dict[str, Any]:
+    """`asyncpg.connect()` arguments for a URL (TCP, or a socket directory in `?host=`): for
+    the tools that talk to PostgreSQL beside the engine (the test suite, the bench)."""
+    parsed = make_url(url)
+    kwargs: dict[str, Any] = {
+        "user": parsed.username or "postgres",
+        "password": parsed.password,
+        "database": parsed.database or "postgres",
+    }
+    host = parsed.query.get("host") or parsed.host or "127.0.0.1"
+    kwargs["host"] = host if isinstance(host, str) else host[0]
+    if parsed.port:
+        kwargs["port"] = parsed.port
+    return kwargs
+
+
 # Pessimistic disconnect handling, made cheap. SQLAlchemy's `pool_pre_ping` costs three round
 # trips per checkout on asyncpg (BEGIN, ";", ROLLBACK): 8 % of a busy worker's time on the
 # dataset-items list (`make bench`, bench/RESULTS.md). A connection checked in moments ago is

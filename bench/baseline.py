@@ -138,9 +138,10 @@ async def authenticate(
     )
     if key is None:
         raise Denied(error(401, "Invalid personal API key."))
-    last_used = key[KEY_LAST_USED]
-    if last_used is None or dt.datetime.now(dt.UTC) - last_used >= dt.timedelta(minutes=1):
-        await connection.execute(TOUCH.sql, *TOUCH.args({"key_id": key[KEY_ID]}))
+    last_used, now = key[KEY_LAST_USED], dt.datetime.now(dt.UTC)
+    if last_used is None or now - last_used >= identity_sql.LAST_USED_RESOLUTION:
+        touch = identity_sql.touch_params(key[KEY_ID], now)
+        await connection.execute(TOUCH.sql, *TOUCH.args(touch))
     scopes = set(key[KEY_SCOPES])
     needed = "dataset:write" if write else "dataset:read"
     if "*" not in scopes and needed not in scopes and "dataset:write" not in scopes:

@@ -15,6 +15,8 @@ import asyncpg
 import psutil
 from sqlalchemy.engine import make_url
 
+from app.db import connect_kwargs, with_database
+
 BENCH_DIR = Path(__file__).resolve().parent
 DATA_DIR = BENCH_DIR / ".data"
 DATABASE_NAME = "llma_bench"
@@ -29,28 +31,6 @@ def server_url(given: str | None) -> tuple[str, Any]:
 
     server, url = start_embedded_postgres(DATA_DIR, cleanup_mode="stop")
     return url, server
-
-
-def with_database(url: str, name: str) -> str:
-    parsed = make_url(url)
-    if parsed.drivername in ("postgresql", "postgres"):
-        parsed = parsed.set(drivername="postgresql+asyncpg")
-    return parsed.set(database=name).render_as_string(hide_password=False)
-
-
-def connect_kwargs(url: str) -> dict[str, Any]:
-    """asyncpg.connect() arguments for a SQLAlchemy-style URL (TCP or `?host=/socket/dir`)."""
-    parsed = make_url(url)
-    kwargs: dict[str, Any] = {
-        "user": parsed.username or "postgres",
-        "password": parsed.password,
-        "database": parsed.database or "postgres",
-    }
-    host = parsed.query.get("host") or parsed.host or "127.0.0.1"
-    kwargs["host"] = host if isinstance(host, str) else host[0]
-    if parsed.port:
-        kwargs["port"] = parsed.port
-    return kwargs
 
 
 def plain_dsn(url: str) -> str:

@@ -13,7 +13,7 @@ import argparse
 
 import uvicorn
 
-HEALTHCHECK_SECONDS = 30
+from app.cli import WORKER_HEALTHCHECK_SECONDS
 
 
 def main() -> None:
@@ -29,7 +29,7 @@ def main() -> None:
         log_level="warning",
         proxy_headers=True,
         access_log=False,
-        timeout_worker_healthcheck=HEALTHCHECK_SECONDS,
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from app.db import async_url
+from app.db import async_url, connect_kwargs, with_database
 from app.settings import Settings
 
 _embedded: list[Any] = []
@@ -34,27 +34,9 @@ def server_url() -> str:
     return url
 
 
-def _dsn(url: str) -> dict[str, Any]:
-    parsed = make_url(url)
-    dsn: dict[str, Any] = {
-        "user": parsed.username or "postgres",
-        "password": parsed.password,
-        "database": parsed.database or "postgres",
-    }
-    host = parsed.query.get("host") or parsed.host or "127.0.0.1"
-    dsn["host"] = host if isinstance(host, str) else host[0]
-    if parsed.port:
-        dsn["port"] = parsed.port
-    return dsn
-
-
-def with_database(url: str, name: str) -> str:
-    return make_url(url).set(database=name).render_as_string(hide_password=False)
-
-
 async def create_database(url: str, prefix: str = "llma_test") -> str:
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    connection = await asyncpg.connect(**_dsn(url))
+    connection = await asyncpg.connect(**connect_kwargs(url))
     try:
         await connection.execute(f'CREATE DATABASE "{name}"')
     finally:
@@ -64,7 +46,7 @@ async def create_database(url: str, prefix: str = "llma_test") -> str:
 
 async def drop_database(server: str, database_url: str) -> None:
     name = make_url(database_url).database
-    connection = await asyncpg.connect(**_dsn(server))
+    connection = await asyncpg.connect(**connect_kwargs(server))
     try:
         await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:

@@ -8,7 +8,7 @@ from tests import database
 
 
 async def _tables(url: str) -> set[str]:
-    connection = await asyncpg.connect(**database._dsn(url))
+    connection = await asyncpg.connect(**database.connect_kwargs(url))
     try:
         rows = await connection.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
     finally:

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    DateTime,
     Integer,
     String,
     Uuid,
     bindparam,
     exists,
     func,
-    literal_column,
     select,
     update,
 )
@@ -60,17 +60,21 @@ CALLER = Statement(
     .outerjoin(Organization, Organization.id == Team.organization_id)
     .where(PersonalAPIKey.secure_value == DIGEST)
 )
-# Record use at most once a minute: one guarded UPDATE, autocommitted on its own.
-KEY_ID = bindparam("key_id", type_=Uuid())
+# Record use at most once per LAST_USED_RESOLUTION: one guarded UPDATE, autocommitted on its own.
+_USED_AT = bindparam("used_at", type_=DateTime(timezone=True))
 TOUCH = Statement(
     update(PersonalAPIKey)
     .where(
-        PersonalAPIKey.id == KEY_ID,
+        PersonalAPIKey.id == bindparam("key_id", type_=Uuid()),
         PersonalAPIKey.last_used_at.is_(None)
-        | (PersonalAPIKey.last_used_at < func.now() - literal_column("interval '1 minute'")),
+        | (PersonalAPIKey.last_used_at < bindparam("used_before", type_=DateTime(timezone=True))),
     )
-    .values(last_used_at=func.now())
+    .values(last_used_at=_USED_AT)
 )
+
+
+def touch_params(key_id: uuid.UUID, now: dt.datetime) -> dict[str, Any]:
+    return {"key_id": key_id, "used_at": now, "used_before": now - LAST_USED_RESOLUTION}
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +107,9 @@ class IdentityRepository:
             return None
         (key_id, scopes, scoped_teams, scoped_orgs, last_used_at, current_team) = row[:6]
         (found_team, organization_id, ai_approved, is_member) = row[6:10]
-        if last_used_at is None or utcnow() - last_used_at >= LAST_USED_RESOLUTION:
-            await execute(self.session, TOUCH, {"key_id": key_id})
+        now = utcnow()
+        if last_used_at is None or now - last_used_at >= LAST_USED_RESOLUTION:
+            await execute(self.session, TOUCH, touch_params(key_id, now))
         user = user_from_columns(row[10:])
         assert user is not None  # the key's owner, joined with an inner join
         return Caller(

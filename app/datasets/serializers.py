@@ -23,13 +23,10 @@ from app.schemas import USER_COLUMNS, as_text, as_timestamp, fragment, user_from
 
 
 def json_fragment(value: Any) -> orjson.Fragment | None:
-    """A decoded JSON value, pre-encoded; integers beyond 64 bits fall back to `json`."""
+    """A decoded JSON value, pre-encoded for the response."""
     if value is None or value is JSON.NULL:
         return None
-    try:
-        return orjson.Fragment(orjson.dumps(value))
-    except orjson.JSONEncodeError:
-        return orjson.Fragment(json.dumps(value, ensure_ascii=False))
+    return orjson.Fragment(json_text(value))
 
 
 def json_text(value: Any) -> str:

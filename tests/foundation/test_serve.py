@@ -6,7 +6,6 @@ import asyncio
 import os
 import re
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,6 +16,7 @@ import httpx
 from cryptography.fernet import Fernet
 
 from tests import database
+from tests.reliability.harness import free_port
 
 
 @dataclass
@@ -25,16 +25,9 @@ class Served:
     stdout: str = ""
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @asynccontextmanager
 async def serving(database_url: str, **env: str) -> AsyncIterator[Served]:
-    port = _free_port()
+    port = free_port()
     process = await asyncio.create_subprocess_exec(
         *[sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
         env={**os.environ, "DATABASE_URL": database_url, "LOG_FORMAT": "json", **env},

@@ -194,7 +194,7 @@ def _summary(outcomes: list[Outcome]) -> str:
 
 
 async def _count(url: str, dataset_id: str) -> int:
-    connection = await asyncpg.connect(**database._dsn(url))
+    connection = await asyncpg.connect(**database.connect_kwargs(url))
     try:
         value = await connection.fetchval(
             "SELECT count(*) FROM dataset_items WHERE dataset_id = $1::uuid", dataset_id

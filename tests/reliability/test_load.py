@@ -73,7 +73,7 @@ async def test_fifty_clients_creating_items_lose_nothing(
 
 
 async def _stored(url: str, dataset_id: str) -> list[asyncpg.Record]:
-    connection = await asyncpg.connect(**database._dsn(url))
+    connection = await asyncpg.connect(**database.connect_kwargs(url))
     try:
         return await connection.fetch(
             "SELECT id, ref_source_id FROM dataset_items WHERE dataset_id = $1::uuid", dataset_id

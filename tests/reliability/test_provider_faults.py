@@ -42,7 +42,7 @@ class Rig:
         self.base = f"/api/environments/{tenant.team_id}"
 
     async def rows(self, table: str) -> int:
-        connection = await asyncpg.connect(**database._dsn(self.url))
+        connection = await asyncpg.connect(**database.connect_kwargs(self.url))
         try:
             query = f"SELECT count(*) FROM {table} WHERE team_id = $1"  # table: a literal below
             return int(await connection.fetchval(query, self.tenant.team_id))
