@@ -116,8 +116,7 @@ def _dataset_list(terms: tuple[str, ...], with_ids: bool, with_search: bool) -> 
                 ),
             )
         )
-    count = select(func.count()).select_from(Dataset).where(*filters)
-    return PageQuery(DATASET_ROWS.where(*filters), count, _dataset_ordering(terms))
+    return PageQuery(DATASET_ROWS, tuple(filters), _dataset_ordering(terms), Dataset.id)
 
 
 @cache
@@ -199,8 +198,7 @@ def _item_list(in_dataset: bool) -> PageQuery:
         # A missing, deleted or foreign dataset lists nothing. The EXISTS is uncorrelated: a
         # one-time filter evaluated once per query, not per row.
         filters += [DatasetItem.dataset_id == DATASET, _dataset_is_live()]
-    count = select(func.count()).select_from(DatasetItem).where(*filters)
-    return PageQuery(ITEM_ROWS.where(*filters), count, ITEM_ORDERING)
+    return PageQuery(ITEM_ROWS, tuple(filters), ITEM_ORDERING, DatasetItem.id)
 
 
 @cache
