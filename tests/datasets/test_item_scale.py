@@ -156,6 +156,7 @@ async def test_list_query_uses_the_team_dataset_created_index(
             # key; the one sort is of the page's own rows, at the top of the plan.
             assert "Index Only Scan using ix_dataset_items_team_dataset_created" in plan, plan
             assert "pk_dataset_items" in plan, plan
-            assert plan.startswith("Sort") and plan.count("Sort  (") == 1, plan
+            assert plan.startswith("Sort"), plan
+            assert plan.count("Sort  (") == 1, plan
         if "cursor" in params:
             assert "created_at <=" in plan, plan
