@@ -86,8 +86,8 @@ async def test_list_and_revoke(database_url: str, client: httpx.AsyncClient) -> 
     assert plain.returncode == 0, plain.stderr
     lines = plain.stdout.splitlines()
     assert len(lines) == 3
-    assert first["id"] in lines[0] and "revoked" in lines[0]
-    assert second["id"] in lines[1] and "active" in lines[1]
+    assert lines[0].startswith(f"{first['id']}  {first['mask']}  revoked  ")
+    assert lines[1].startswith(f"{second['id']}  {second['mask']}  active  ")
     # Revoking twice is fine; an unknown id fails on one line; a malformed one is a usage error.
     assert llma("revoke-api-key", first["id"], database_url=database_url).returncode == 0
     unknown = llma("revoke-api-key", str(uuid.uuid4()), database_url=database_url)
@@ -106,7 +106,8 @@ async def test_keys_for_unreachable_teams_are_refused(database_url: str) -> None
         )
         assert refused.returncode == 1, team_ids
         (error,) = _errors(refused.stderr)
-        assert error.startswith("error: no team ") and error.endswith("; no key created")
+        assert error.startswith("error: no team ")
+        assert error.endswith("; no key created")
         assert refused.stdout == ""
     listed = _json(llma("list-api-keys", "--email", email, "--json", database_url=database_url))
     assert len(listed["api_keys"]) == 1  # only bootstrap's key
@@ -140,9 +141,12 @@ async def test_expiry_options(database_url: str) -> None:
         database_url=database_url,
     )
     assert both.returncode == 2
-    assert llma(
-        "create-api-key", "--email", email, "--expires-in-days", "0", database_url=database_url
-    ).returncode == 2
+    assert (
+        llma(
+            "create-api-key", "--email", email, "--expires-in-days", "0", database_url=database_url
+        ).returncode
+        == 2
+    )
 
 
 async def test_expired_and_revoked_keys_are_401(
