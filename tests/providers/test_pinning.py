@@ -6,9 +6,11 @@ are recorded on the loop too (public addresses are refused there, the machine ha
 from __future__ import annotations
 
 import asyncio
+import datetime
 import errno
 import ipaddress
 import socket
+import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -128,4 +130,69 @@ async def test_a_pin_covers_only_its_own_host(settings: Settings, network: Netwo
     finally:
         await client.aclose()
     assert network.connects == []
+    assert network.lookups == []
+
+
+def _self_signed(tmp_path: Any) -> tuple[str, str]:
+    """A throwaway certificate for `pinned.example`, signed by nobody the client trusts."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pinned.example")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("pinned.example")]), False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_path), str(key_path)
+
+
+async def test_tls_to_a_pinned_address_verifies_the_url_host(
+    settings: Settings, network: Network, tmp_path: Any
+) -> None:
+    # The TLS server on 127.0.0.1 records the name the client asked for (SNI). The client must
+    # ask for the URL's host, not the pinned address, and must still verify the certificate:
+    # this one is self-signed, so the handshake is refused rather than silently accepted.
+    cert, key = _self_signed(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    names: list[str | None] = []
+    context.sni_callback = lambda sock, name, ctx: names.append(name)  # type: ignore[assignment]
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0, ssl=context)
+    port = server.sockets[0].getsockname()[1]
+    url = f"https://pinned.example:{port}/v1/models"
+    pinned = pin_extension(url, (ipaddress.ip_address("127.0.0.1"),))
+    client = create_http_client(settings)
+    try:
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            await client.get(url, extensions=pinned)
+    finally:
+        await client.aclose()
+        server.close()
+        await server.wait_closed()
+    assert names == ["pinned.example"]
+    assert network.connects == ["127.0.0.1"]
     assert network.lookups == []
