@@ -1,4 +1,5 @@
-"""`llma` (also `python -m app.cli`): serve, migrate, bootstrap, keys and encryption-key chores.
+"""`llma` (also `python -m app.cli`): serve, migrate, bootstrap, API keys (create, list, revoke)
+and encryption-key chores.
 
 With `--json`, stdout carries exactly one JSON line; everything else goes to stderr.
 Exit status: 0 success, 1 failure, 2 bad arguments.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import logging
 import os
 import sys
@@ -84,6 +86,7 @@ def cmd_bootstrap(args: argparse.Namespace, settings: Settings) -> int:
     from app.auth.provisioning import bootstrap
 
     scopes = _scopes(args.scopes)
+    expires_at = _expires_at(args)
     url = resolve_database_url(settings)
     run_migrations(url)
     result = asyncio.run(
@@ -96,6 +99,7 @@ def cmd_bootstrap(args: argparse.Namespace, settings: Settings) -> int:
                 organization_name=args.organization_name,
                 scopes=scopes,
                 ai_data_processing_approved=args.ai_data_processing_approved,
+                expires_at=expires_at,
             ),
         )
     )
@@ -121,28 +125,109 @@ def cmd_create_api_key(args: argparse.Namespace, settings: Settings) -> int:
 
     scopes = _scopes(args.scopes)
     team_ids = _team_ids(args.team_ids)
+    expires_at = _expires_at(args)
     url = resolve_database_url(settings)
     run_migrations(url)
 
-    async def work(session: Any) -> tuple[str, str] | None:
+    async def work(session: Any) -> tuple[str, str] | str:
         repo = IdentityRepository(session)
         user = await repo.user_by_email(args.email)
         if user is None:
-            return None
+            return f"no user with email {args.email!r}"
+        unreachable = await repo.teams_outside_reach(user, team_ids) if team_ids else []
+        if unreachable:
+            # A key scoped to teams its owner cannot reach would only ever answer 403.
+            names = ", ".join(str(team_id) for team_id in unreachable)
+            return f"no team {names} in an organization of {args.email!r}; no key created"
         key, secret = await repo.create_key(
-            user, scopes=scopes, label=args.label, scoped_teams=team_ids
+            user, scopes=scopes, label=args.label, scoped_teams=team_ids, expires_at=expires_at
         )
         return str(key.id), secret
 
     created = asyncio.run(_with_session(url, work))
-    if created is None:
-        sys.stderr.write(f"error: no user with email {args.email!r}\n")
+    if isinstance(created, str):
+        sys.stderr.write(f"error: {created}\n")
         return 1
     key_id, secret = created
     if args.json:
         _print_json({"api_key": secret, "id": key_id})
     else:
         sys.stdout.write(f"Personal API key {key_id} (shown once): {secret}\n")
+    return 0
+
+
+def _key_summary(key: Any, owner: str) -> dict[str, Any]:
+    from app.jsonutil import isoformat
+
+    def when(value: Any) -> str | None:
+        return isoformat(value) if value is not None else None
+
+    return {
+        "id": str(key.id),
+        "label": key.label,
+        "mask": key.mask_value,
+        "scopes": list(key.scopes),
+        "teams": list(key.scoped_teams) if key.scoped_teams else None,
+        "email": owner,
+        "created_at": when(key.created_at),
+        "last_used_at": when(key.last_used_at),
+        "expires_at": when(key.expires_at),
+        "revoked": key.revoked_at is not None,
+    }
+
+
+def cmd_list_api_keys(args: argparse.Namespace, settings: Settings) -> int:
+    from app.auth.repository import IdentityRepository
+
+    url = resolve_database_url(settings)
+    run_migrations(url)
+
+    async def work(session: Any) -> list[dict[str, Any]]:
+        rows = await IdentityRepository(session).keys_with_owners(args.email)
+        return [_key_summary(key, owner) for key, owner in rows]
+
+    summaries = asyncio.run(_with_session(url, work))
+    if args.json:
+        _print_json({"api_keys": summaries})
+        return 0
+    for item in summaries:
+        state = "revoked" if item["revoked"] else "active"
+        teams = ",".join(str(team) for team in item["teams"]) if item["teams"] else "all"
+        sys.stdout.write(
+            f"{item['id']}  {item['mask']}  {state}  {item['label']!r}  {item['email']}  "
+            f"scopes={','.join(item['scopes'])}  teams={teams}  created={item['created_at']}  "
+            f"last_used={item['last_used_at'] or 'never'}  "
+            f"expires={item['expires_at'] or 'never'}\n"
+        )
+    if not summaries:
+        sys.stdout.write("no API keys\n")
+    return 0
+
+
+def cmd_revoke_api_key(args: argparse.Namespace, settings: Settings) -> int:
+    import uuid
+
+    from app.auth.repository import IdentityRepository
+
+    try:
+        key_id = uuid.UUID(args.id)
+    except ValueError:
+        raise UsageError(f"not an API key id: {args.id!r}") from None
+    url = resolve_database_url(settings)
+    run_migrations(url)
+
+    async def work(session: Any) -> dict[str, Any] | None:
+        key = await IdentityRepository(session).revoke_key(key_id)
+        return None if key is None else {"id": str(key.id), "revoked": True}
+
+    revoked = asyncio.run(_with_session(url, work))
+    if revoked is None:
+        sys.stderr.write(f"error: no API key with id {args.id}\n")
+        return 1
+    if args.json:
+        _print_json(revoked)
+    else:
+        sys.stdout.write(f"API key {revoked['id']} revoked: it no longer authenticates.\n")
     return 0
 
 
@@ -212,6 +297,32 @@ def _team_ids(text: str | None) -> list[int] | None:
         raise UsageError("--team-ids must be comma-separated integers") from None
 
 
+def _expires_at(args: argparse.Namespace) -> dt.datetime | None:
+    """`--expires-in-days N` or `--expires-at ISO` (no zone: UTC); must lie in the future."""
+    now = dt.datetime.now(dt.UTC)
+    if args.expires_in_days is not None:
+        if args.expires_in_days <= 0:
+            raise UsageError("--expires-in-days must be a positive number of days")
+        return now + dt.timedelta(days=args.expires_in_days)
+    if args.expires_at is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(args.expires_at)
+    except ValueError:
+        raise UsageError(f"--expires-at is not an ISO 8601 time: {args.expires_at!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    if moment <= now:
+        raise UsageError("--expires-at must lie in the future")
+    return moment
+
+
+def _add_expiry_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--expires-in-days", type=int, default=None, metavar="N")
+    group.add_argument("--expires-at", default=None, metavar="ISO")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llma", description="LLM analytics service")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -236,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=True,
     )
     boot.add_argument("--json", action="store_true")
+    _add_expiry_options(boot)
     boot.set_defaults(handler=cmd_bootstrap)
 
     key = sub.add_parser("create-api-key", help="a new personal API key for an existing user")
@@ -244,7 +356,18 @@ def build_parser() -> argparse.ArgumentParser:
     key.add_argument("--team-ids", default=None)
     key.add_argument("--label", default="Personal API key")
     key.add_argument("--json", action="store_true")
+    _add_expiry_options(key)
     key.set_defaults(handler=cmd_create_api_key)
+
+    listing = sub.add_parser("list-api-keys", help="personal API keys (never their secrets)")
+    listing.add_argument("--email", default=None, help="only this user's keys")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=cmd_list_api_keys)
+
+    revoke = sub.add_parser("revoke-api-key", help="revoke a personal API key at once")
+    revoke.add_argument("id", help="the key's id (see list-api-keys)")
+    revoke.add_argument("--json", action="store_true")
+    revoke.set_defaults(handler=cmd_revoke_api_key)
 
     rotate = sub.add_parser("rotate-encryption-keys", help="re-encrypt secrets with the first key")
     rotate.set_defaults(handler=cmd_rotate_encryption_keys)

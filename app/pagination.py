@@ -64,9 +64,20 @@ async def page_params(
 Pagination = Annotated[PageParams, Depends(page_params)]
 
 
+def _origin(request: Request) -> str:
+    """Where links point: PUBLIC_BASE_URL, else the request's own origin when its Host is one of
+    ALLOWED_HOSTS, else nothing (a relative link): never a host the client made up."""
+    settings = request.app.state.settings
+    if settings.public_base_url:
+        return str(settings.public_base_url).rstrip("/")
+    if settings.host_is_allowed(request.url.hostname or ""):
+        return str(request.base_url).rstrip("/")
+    return ""
+
+
 def _url_with(request: Request, updates: dict[str, str | None]) -> str:
     path = request.scope.get(ORIGINAL_PATH, request.url.path)
-    base = str(request.base_url).rstrip("/") + path
+    base = _origin(request) + path
     items: list[tuple[str, str]] = [
         (k, v) for k, v in request.query_params.multi_items() if k not in updates
     ]

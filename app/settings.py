@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -63,6 +64,11 @@ class Settings(BaseSettings):
     summary_throttle_daily: int = Field(default=500, ge=1)
 
     allow_private_provider_urls: bool = False
+    # Pagination links (`next`/`previous`): built on PUBLIC_BASE_URL when set; otherwise on the
+    # request's Host only when it is one of ALLOWED_HOSTS (comma-separated host names, `*` for
+    # any, `.example.com` for a domain and its subdomains), else relative. See README.
+    public_base_url: str | None = None
+    allowed_hosts: str = "localhost,127.0.0.1,::1,testserver,test"
     trial_eval_limit: int = Field(default=100, ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "console"] = "json"
@@ -83,6 +89,31 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("public_base_url", mode="before")
+    @classmethod
+    def _public_base_url(cls, value: object) -> object:
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            return value
+        parsed = urlsplit(value.strip())
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError("must be an http(s) URL such as https://llma.example.com")
+        if parsed.query or parsed.fragment:
+            raise ValueError("must not have a query or fragment")
+        return value.strip().rstrip("/")
+
+    def host_is_allowed(self, host: str) -> bool:
+        """Whether `host` (a Host header's name, without port) is one of ALLOWED_HOSTS."""
+        host = host.lower().rstrip(".")
+        for entry in self.allowed_hosts.split(","):
+            pattern = entry.strip().lower().strip("[]")
+            if pattern == "*" or pattern == host:
+                return True
+            if pattern.startswith(".") and (host == pattern[1:] or host.endswith(pattern)):
+                return True
+        return False
 
     @property
     def is_production(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ async def bootstrap(
     organization_name: str = "Default organization",
     scopes: Sequence[str] = ("*",),
     ai_data_processing_approved: bool = True,
+    expires_at: dt.datetime | None = None,
 ) -> Bootstrapped:
     """New organization and team; the user is reused by email, joined, and moved to the team."""
     repo = IdentityRepository(session)
@@ -38,7 +40,7 @@ async def bootstrap(
         user = await repo.create_user(email)
     await repo.add_membership(organization, user)
     user.current_team_id = team.id
-    _, secret = await repo.create_key(user, scopes=scopes)
+    _, secret = await repo.create_key(user, scopes=scopes, expires_at=expires_at)
     await session.flush()
     return Bootstrapped(
         organization_id=str(organization.id), team_id=team.id, user_id=user.id, api_key=secret

@@ -30,9 +30,10 @@ from app.statements import Statement, execute, fetchrow
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
 
-# The whole of authentication in one statement: the key by its digest, its owner, and the team
-# the path names (NULL: the owner's current team) with its organization and the owner's
-# membership. A valid key on a missing team still returns its row, with NULL team columns.
+# The whole of authentication in one statement: the key by its digest (neither revoked nor
+# expired), its owner, and the team the path names (NULL: the owner's current team) with its
+# organization and the owner's membership. A valid key on a missing team still returns its row,
+# with NULL team columns.
 DIGEST = bindparam("digest", type_=String())
 TEAM_REF = bindparam("team_id", type_=Integer())
 _TEAM_ID = func.coalesce(TEAM_REF, User.current_team_id)
@@ -58,7 +59,12 @@ CALLER = Statement(
     .join(User, User.id == PersonalAPIKey.user_id)
     .outerjoin(Team, Team.id == _TEAM_ID)
     .outerjoin(Organization, Organization.id == Team.organization_id)
-    .where(PersonalAPIKey.secure_value == DIGEST)
+    .where(
+        PersonalAPIKey.secure_value == DIGEST,
+        PersonalAPIKey.revoked_at.is_(None),
+        PersonalAPIKey.expires_at.is_(None)
+        | (PersonalAPIKey.expires_at > func.statement_timestamp()),
+    )
 )
 # Record use at most once per LAST_USED_RESOLUTION: one guarded UPDATE, autocommitted on its own.
 _USED_AT = bindparam("used_at", type_=DateTime(timezone=True))
@@ -177,6 +183,7 @@ class IdentityRepository:
         label: str = "Personal API key",
         scoped_teams: Sequence[int] | None = None,
         scoped_organizations: Sequence[uuid.UUID] | None = None,
+        expires_at: dt.datetime | None = None,
     ) -> tuple[PersonalAPIKey, str]:
         """Create a key; the plaintext is returned once and never stored."""
         secret = keys.generate_key()
@@ -188,6 +195,7 @@ class IdentityRepository:
             scopes=list(scopes),
             scoped_teams=list(scoped_teams) if scoped_teams else None,
             scoped_organizations=list(scoped_organizations) if scoped_organizations else None,
+            expires_at=expires_at,
         )
         self.session.add(key)
         await self.session.flush()
@@ -195,3 +203,37 @@ class IdentityRepository:
 
     async def is_empty(self) -> bool:
         return (await self.session.scalar(select(func.count()).select_from(Organization))) == 0
+
+    # --- key lifecycle (CLI: list-api-keys, revoke-api-key) ------------------------------
+
+    async def keys_with_owners(self, email: str | None) -> list[tuple[PersonalAPIKey, str]]:
+        """Every key (or one user's), oldest first, each with its owner's email."""
+        statement = (
+            select(PersonalAPIKey, User.email)
+            .join(User, User.id == PersonalAPIKey.user_id)
+            .order_by(PersonalAPIKey.created_at, PersonalAPIKey.id)
+        )
+        if email is not None:
+            statement = statement.where(func.lower(User.email) == email.lower())
+        return [(key, owner) for key, owner in (await self.session.execute(statement)).all()]
+
+    async def revoke_key(self, key_id: uuid.UUID) -> PersonalAPIKey | None:
+        """Mark the key revoked (kept when it already was); None when there is no such key."""
+        key = await self.session.get(PersonalAPIKey, key_id, with_for_update=True)
+        if key is not None and key.revoked_at is None:
+            key.revoked_at = utcnow()
+            await self.session.flush()
+        return key
+
+    async def teams_outside_reach(self, user: User, team_ids: Sequence[int]) -> list[int]:
+        """The ids among `team_ids` that name no team of an organization the user belongs to."""
+        reachable = await self.session.scalars(
+            select(Team.id)
+            .join(
+                OrganizationMembership,
+                OrganizationMembership.organization_id == Team.organization_id,
+            )
+            .where(OrganizationMembership.user_id == user.id, Team.id.in_(team_ids))
+        )
+        found = set(reachable.all())
+        return [team_id for team_id in team_ids if team_id not in found]

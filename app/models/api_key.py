@@ -27,3 +27,7 @@ class PersonalAPIKey(Base):
     )
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
     last_used_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    # Authentication refuses a key once either is set and reached (`llma revoke-api-key`,
+    # `--expires-in-days` / `--expires-at`).
+    expires_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(default=None)

@@ -4,9 +4,9 @@ config. The plaintext key is only ever an input field; no response model has it.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, StringConstraints, field_validator
+from pydantic import BeforeValidator, Field, StringConstraints, WithJsonSchema, field_validator
 
 from app.errors import APIErrorCarrier
 from app.providers.registry import PROVIDERS, normalize_provider
@@ -77,6 +77,23 @@ class ProviderKeyUpdate(APIModel):
     api_version: ApiVersion = None
 
 
+def _is_none(value: object) -> bool:
+    return value is None
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+# Present only where the key has a value: PostHog's generated client types these as optional
+# strings, so a `null` would break it (SPEC §5.3).
+OmittedWhenEmpty = Annotated[
+    str | None,
+    WithJsonSchema({"type": "string"}),
+    Field(default=None, exclude_if=_is_none, json_schema_extra=_no_default),
+]
+
+
 class ProviderKeyRead(APIModel):
     id: uuid.UUID
     provider: str
@@ -88,9 +105,9 @@ class ProviderKeyRead(APIModel):
     created_at: Timestamp
     created_by: UserBasic | None
     last_used_at: Timestamp | None
-    base_url: str | None
-    azure_endpoint: str | None
-    api_version: str | None
+    base_url: OmittedWhenEmpty
+    azure_endpoint: OmittedWhenEmpty
+    api_version: OmittedWhenEmpty
     azure_endpoint_display: str | None
     api_version_display: str | None
 

@@ -35,6 +35,9 @@ UNREADABLE = (
     "enter the key again."
 )
 KEY_NOT_FOUND = "Key not found."
+ENDPOINT_NEEDS_KEY = (
+    "Changing the endpoint of a stored key requires its api_key in the same request."
+)
 
 
 def credentials_for_key(settings: Settings, box: SecretBox, key: LLMProviderKey) -> Credentials:
@@ -211,6 +214,13 @@ class ProviderKeyService:
             raise ValidationFailed("This field may not be null.", code="null", attr="name")
         connection = await self._connection_after(key, body)
         before = Connection(key.base_url, key.azure_endpoint, key.api_version)
+        if body.api_key is None and (
+            connection.base_url != before.base_url
+            or connection.azure_endpoint != before.azure_endpoint
+        ):
+            # A stored secret only ever travels to the endpoint it was validated with
+            # (SPEC §5.3): a new host must come with a key the caller knows.
+            raise ValidationFailed(ENDPOINT_NEEDS_KEY, code="required", attr="api_key")
         changes: dict[str, Any] = {
             "base_url": connection.base_url,
             "azure_endpoint": connection.azure_endpoint,

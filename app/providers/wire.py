@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from app.http import UnsafeURLError, ensure_public_url
+from app.http import UnsafeURLError, ensure_public_url, pin_extension
 from app.providers.base import (
     Credentials,
     KeyCheck,
@@ -78,12 +78,14 @@ async def send(
     check_status: bool = True,
 ) -> httpx.Response:
     """One provider call; transport failures become ProviderError, never an httpx exception."""
+    extra: dict[str, Any] = {}
     if credentials.public_only:
         try:
-            await ensure_public_url(url)
+            addresses = await ensure_public_url(url)
         except UnsafeURLError as exc:
             raise ProviderURLNotAllowed(str(exc)) from None
-    extra: dict[str, Any] = {}
+        # Connect to what was just checked: no second lookup, no rebinding window.
+        extra["extensions"] = pin_extension(url, addresses)
     if request_timeout is not None:
         extra["timeout"] = httpx.Timeout(request_timeout)
     try:

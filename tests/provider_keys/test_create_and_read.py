@@ -200,7 +200,7 @@ async def test_azure_and_openai_compatible_fields(
         azure_endpoint="https://ignored.openai.azure.com",
     )
     assert local["base_url"] == "http://127.0.0.1:11434/v1"
-    assert local["azure_endpoint"] is None
+    assert "azure_endpoint" not in local
     assert local["azure_endpoint_display"] is None
     assert str(fake.requests[-1].url) == "http://127.0.0.1:11434/v1/models"
 

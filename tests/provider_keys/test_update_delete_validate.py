@@ -81,7 +81,7 @@ async def test_new_key_is_validated_and_an_invalid_one_keeps_the_old(
     assert box_of(app).decrypt(row.encrypted_api_key) == NEW_KEY
 
 
-async def test_changing_the_endpoint_without_a_key_resets_state(
+async def test_changing_the_endpoint_requires_the_api_key(
     api: httpx.AsyncClient, identity: Identity, fake: FakeProviders
 ) -> None:
     key = await create_key(
@@ -90,10 +90,11 @@ async def test_changing_the_endpoint_without_a_key_resets_state(
     url = f"{base_path(identity.team.id)}/provider_keys/{key['id']}/"
     fake.requests.clear()
     same = await api.patch(url, json={"base_url": "http://a:1/v1/"})
-    assert same.json()["state"] == "ok"
-    moved = await api.patch(url, json={"base_url": "http://b:2/v1"})
-    assert moved.status_code == 200
-    assert (moved.json()["state"], moved.json()["base_url"]) == ("unknown", "http://b:2/v1")
+    assert (same.status_code, same.json()["state"]) == (200, "ok")
+    moved = await api.patch(url, json={"base_url": "http://b:2/v1", "name": "Renamed"})
+    assert (moved.status_code, moved.json()["attr"]) == (400, "api_key")
+    after = (await api.get(url)).json()
+    assert (after["base_url"], after["name"], after["state"]) == ("http://a:1/v1", "Main key", "ok")
     assert fake.requests == []
     removed = await api.patch(url, json={"base_url": None})
     assert (removed.status_code, removed.json()["attr"]) == (400, "base_url")
@@ -115,9 +116,16 @@ async def test_azure_endpoint_and_version_changes(
     )
     assert key["api_version_display"] == "2024-06-01"
     url = f"{base_path(identity.team.id)}/provider_keys/{key['id']}/"
-    body = (await api.patch(url, json={"azure_endpoint": "https://two.openai.azure.com"})).json()
-    assert body["azure_endpoint_display"] == "https://two.openai.azure.com"
-    assert body["state"] == "unknown"
+    refused = await api.patch(url, json={"azure_endpoint": "https://two.openai.azure.com"})
+    assert (refused.status_code, refused.json()["attr"]) == (400, "api_key")
+    moved = await api.patch(
+        url, json={"azure_endpoint": "https://two.openai.azure.com", "api_key": "azure-987654321"}
+    )
+    assert moved.json()["azure_endpoint_display"] == "https://two.openai.azure.com"
+    assert moved.json()["state"] == "ok"
+    # The API version is not a host: changing it alone keeps the secret where it was checked.
+    body = (await api.patch(url, json={"api_version": "2025-01-01"})).json()
+    assert (body["api_version_display"], body["state"]) == ("2025-01-01", "unknown")
 
 
 async def test_set_as_active_on_patch(api: httpx.AsyncClient, identity: Identity) -> None:
