@@ -78,8 +78,9 @@ async def list_llm_models(
         str | None, Query(description="A provider key of the team: list its live models.")
     ] = None,
 ) -> dict[str, Any]:
-    """Models for a provider: the curated list, or with `key_id` the provider's live list for
-    that key (curated first, cached 10 minutes). Scope `llm_provider_key:read`."""
+    """Models for a provider: the curated list, or with `key_id` exactly the provider's live
+    list for that key, the models it can use (curated ids among them first, in curated order,
+    then the rest sorted by id; cached 10 minutes). Scope `llm_provider_key:read`."""
     service = ProviderKeyService.from_request(request, session, context)
     models = await list_models(service, checked_provider(provider), checked_key_id(key_id))
     return {"models": models}
