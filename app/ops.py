@@ -9,11 +9,12 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from app.errors import UpstreamError, error_responses
 from app.jsonutil import JSONResponse
+from app.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from app.metrics import render as render_metrics
 from app.openapi import operation_id
 
 router = APIRouter(tags=["ops"], generate_unique_id_function=operation_id)
@@ -45,10 +46,9 @@ async def readyz(request: Request) -> dict[str, str]:
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics(request: Request) -> Response:
-    return Response(
-        generate_latest(request.app.state.metrics_registry), media_type=CONTENT_TYPE_LATEST
-    )
+async def metrics() -> Response:
+    """All workers' series when `llma serve` runs several (see `app.metrics`)."""
+    return Response(render_metrics(), media_type=METRICS_CONTENT_TYPE)
 
 
 @router.get(SCHEMA_PATH, include_in_schema=False)

@@ -1,8 +1,8 @@
 """The curated model lists (SPEC §5.5): small, current and kept by hand, one per provider.
 
-Shown without a key, put first in a key's live list when the key can reach them, and the models the operator's default key
-may be used with (`posthog_available`). Azure and OpenAI-compatible servers name their own
-deployments, so nothing is curated for them.
+Shown without a key, put first in a key's live list when the key can reach them, and the
+models the operator's default key may be used with (`posthog_available`). Azure and
+OpenAI-compatible servers name their own deployments, so nothing is curated for them.
 """
 
 from __future__ import annotations
