@@ -15,9 +15,9 @@ from app.provider_keys.model_listing import checked_key_id, checked_provider, li
 from app.provider_keys.service import KEY_NOT_FOUND, ProviderKeyService, activation_refused
 from app.routing import api_router, method_not_allowed
 
-PREFIX = "/api/environments/{project_id}/llm_analytics"
-config_router = api_router(f"{PREFIX}/evaluation_config", "llm_analytics")
-models_router = api_router(f"{PREFIX}/models", "llm_analytics")
+PREFIX = "/api/environments/{environment_id}/llm_analytics"
+config_router = api_router(f"{PREFIX}/evaluation_config", "Evaluation config")
+models_router = api_router(f"{PREFIX}/models", "Models")
 
 
 def _config_payload(service: ProviderKeyService, config: EvaluationConfig) -> dict[str, Any]:
