@@ -71,7 +71,9 @@ async def test_two_workers_scrape_the_same_totals(
 def test_metrics_folder_is_prepared_and_emptied(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    # Set first, so that monkeypatch restores the variable `prepare_metrics_dir` sets.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "")
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
     assert prepare_metrics_dir(1) is None  # one worker: the process's own registry
     created = prepare_metrics_dir(2)
     assert created is not None
