@@ -176,6 +176,12 @@ COMPONENT_EXAMPLES: dict[str, dict[str, Any]] = {
     "ProviderKeyRead": PROVIDER_KEY,
     "EvaluationRead": EVALUATION,
     "SummaryResponse": SUMMARY,
+    "ErrorBody": {
+        "type": "validation_error",
+        "code": "required",
+        "detail": "This field is required.",
+        "attr": "name",
+    },
 }
 
 

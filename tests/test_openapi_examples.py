@@ -127,6 +127,11 @@ async def test_examples_match_their_schemas(client: httpx.AsyncClient) -> None:
                     assert errors == [], f"{label} {status}: {[e.message for e in errors]}"
                     checked += 1
     assert checked >= 39  # 12 request bodies, 27 success responses
+    for name, component in document["components"]["schemas"].items():
+        for example in component.get("examples", []):
+            errors = list(_validator(document, component).iter_errors(example))
+            assert errors == [], f"{name}: {[e.message for e in errors]}"
+    assert "examples" in document["components"]["schemas"]["ErrorBody"]
 
 
 async def test_swaggers_create_examples_succeed_as_sent(
