@@ -12,8 +12,11 @@ import asyncio
 import datetime as dt
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
@@ -252,7 +255,40 @@ def cmd_rotate_encryption_keys(args: argparse.Namespace, settings: Settings) -> 
     return 0 if counts.failed == 0 else 1
 
 
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def prepare_metrics_dir(workers: int) -> str | None:
+    """Set up prometheus-client's multiprocess mode (`app.metrics`) before anything imports it.
+
+    Several workers share one folder of metric files: PROMETHEUS_MULTIPROC_DIR when the
+    operator names one (emptied of the last run's files), else a fresh temporary folder that
+    `serve` removes on exit. Returns the folder to remove, if any.
+    """
+    configured = os.environ.get(METRICS_DIR_ENV)
+    if configured:
+        folder = Path(configured)
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):
+            stale.unlink()
+        return None
+    if workers <= 1:
+        return None
+    created = tempfile.mkdtemp(prefix="llma-metrics-")
+    os.environ[METRICS_DIR_ENV] = created
+    return created
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    metrics_dir = prepare_metrics_dir(args.workers)
+    try:
+        return _serve(args, settings)
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from app.demo import ensure_demo_identity

@@ -20,6 +20,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.pool import AsyncAdaptedQueuePool, PoolProxiedConnection
+
+from app import metrics
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -108,6 +111,30 @@ def _ping_idle_connections(engine: AsyncEngine) -> None:
             raise DisconnectionError("stale pooled connection") from exc
 
 
+class MeteredPool(AsyncAdaptedQueuePool):
+    """The default async pool, counting checkouts that are waiting (`/metrics`)."""
+
+    def connect(self) -> PoolProxiedConnection:
+        metrics.DB_POOL_WAITING.inc()
+        try:
+            return super().connect()
+        finally:
+            metrics.DB_POOL_WAITING.dec()
+
+
+def _meter_connections_in_use(engine: AsyncEngine) -> None:
+    # Registered after the idle ping: a checkout it refuses is retried and counted once.
+    pool = engine.sync_engine.pool
+
+    @event.listens_for(pool, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        metrics.DB_POOL_IN_USE.inc()
+
+    @event.listens_for(pool, "checkin")
+    def _checked_in(dbapi_connection: Any, record: Any) -> None:
+        metrics.DB_POOL_IN_USE.dec()
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     options: dict[str, Any] = {
         # Twenty connections kept per worker, none beyond. An overflow connection is closed
@@ -123,11 +150,13 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         # A dead database must fail a request quickly (503), not hang it.
         "pool_timeout": 5,
         "connect_args": {"timeout": 5, "command_timeout": 30},
+        "poolclass": MeteredPool,
     }
     options.update(kwargs)
     engine = create_async_engine(async_url(url), **options)
     if not options.get("pool_pre_ping"):
         _ping_idle_connections(engine)
+    _meter_connections_in_use(engine)
     return engine
 
 

@@ -9,9 +9,8 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
 
-from app import ops
+from app import metrics, ops
 from app.crypto import build_secret_box
 from app.db import create_engine, create_sessionmaker
 from app.embedded_pg import resolve_database_url
@@ -73,6 +72,7 @@ def create_app(
         finally:
             await app.state.http_client.aclose()
             await engine.dispose()
+            metrics.worker_stopped()
 
     app = FastAPI(
         title="LLM analytics",
@@ -89,7 +89,6 @@ def create_app(
     app.state.settings = settings
     # Built here, not in the lifespan: start-up must stop at once on a bad ENCRYPTION_KEYS.
     app.state.secret_box = build_secret_box(settings)
-    app.state.metrics_registry = CollectorRegistry()
     install_error_handlers(app)
     install_openapi(app)
     add_routes(app, ops.router)
@@ -99,7 +98,7 @@ def create_app(
 
     # Outermost first: rewrite the path, then id/log/measure, then cap the body.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
-    app.add_middleware(RequestContext, registry=app.state.metrics_registry)
+    app.add_middleware(RequestContext)
     app.add_middleware(PathNormalizer)
     return app
 

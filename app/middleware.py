@@ -8,10 +8,10 @@ import time
 import uuid
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import metrics
 from app.errors import PayloadTooLarge, render
 from app.logging import request_id_var
 from app.pagination import ORIGINAL_PATH
@@ -100,21 +100,10 @@ class _BodyTooLarge(Exception):
 class RequestContext:
     """Request id (accepted from X-Request-ID or made up), access log line, Prometheus metrics."""
 
-    def __init__(self, app: ASGIApp, registry: CollectorRegistry) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.requests = Counter(
-            "http_requests_total",
-            "HTTP requests by method, route template and status.",
-            ["method", "route", "status"],
-            registry=registry,
-        )
-        self.latency = Histogram(
-            "http_request_duration_seconds",
-            "HTTP request latency by method and route template.",
-            ["method", "route"],
-            registry=registry,
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120),
-        )
+        self.requests = metrics.HTTP_REQUESTS
+        self.latency = metrics.HTTP_LATENCY
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -15,6 +15,8 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from app.errors import ErrorBody
+from app.openapi_examples import COMPONENT_EXAMPLES, REQUEST_EXAMPLES, RESPONSE_EXAMPLES
+from app.pagination import MAX_LIMIT
 
 ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
 
@@ -84,75 +86,6 @@ PARAMETER_ENUMS: dict[str, list[str]] = {
 }
 WRITE_ONLY_FIELDS = frozenset({"api_key"})
 
-USER_EXAMPLE = {
-    "id": 1,
-    "uuid": "095be615-a8ad-4c33-8e9c-c7612fbf6c9f",
-    "distinct_id": "d1b8f2c0-3e5f-4b7a-9a65-3f1f0f6f1d2e",
-    "first_name": "Ada",
-    "last_name": "Lovelace",
-    "email": "ada@example.com",
-    "is_email_verified": True,
-    "hedgehog_config": None,
-    "role_at_organization": "engineering",
-}
-EXAMPLES: dict[str, dict[str, Any]] = {
-    "DatasetRead": {
-        "id": "0193a7c2-5f3e-7d41-9a8e-2b7c1d4e5f60",
-        "name": "Support answers",
-        "description": "Hard customer questions",
-        "metadata": {"owner": "qa"},
-        "created_at": "2026-11-25T14:15:22.000000Z",
-        "updated_at": "2026-11-25T14:15:22.000000Z",
-        "deleted": False,
-        "created_by": USER_EXAMPLE,
-        "team": 1,
-    },
-    "DatasetItemRead": {
-        "id": "0193a7c2-6a10-7b22-8c33-4d5e6f708192",
-        "dataset": "0193a7c2-5f3e-7d41-9a8e-2b7c1d4e5f60",
-        "input": {"question": "How do I reset my password?"},
-        "output": {"answer": "Settings → Security → Reset password."},
-        "metadata": None,
-        "ref_trace_id": "trace-42",
-        "ref_timestamp": "2026-11-25T14:15:22.000000Z",
-        "ref_source_id": None,
-        "deleted": False,
-        "created_at": "2026-11-25T14:15:22.000000Z",
-        "updated_at": "2026-11-25T14:15:22.000000Z",
-        "created_by": USER_EXAMPLE,
-        "team": 1,
-    },
-    "SummaryResponse": {
-        "overall_assessment": (
-            "Evaluations show generally good quality with some factual accuracy issues."
-        ),
-        "pass_patterns": [
-            {
-                "title": "Clear Communication",
-                "description": "Responses consistently provided well-structured information",
-                "frequency": "common",
-                "example_reasoning": "The answer is organised in short, clear steps.",
-                "example_generation_ids": ["gen_abc123", "gen_ghi789"],
-            }
-        ],
-        "fail_patterns": [
-            {
-                "title": "Factual Errors",
-                "description": "Some responses contained inaccurate information",
-                "frequency": "occasional",
-                "example_reasoning": "The refund window stated is wrong.",
-                "example_generation_ids": ["gen_def456"],
-            }
-        ],
-        "na_patterns": [],
-        "recommendations": [
-            "Implement fact-checking for critical claims",
-            "Add source citations where applicable",
-        ],
-        "statistics": {"total_analyzed": 3, "pass_count": 2, "fail_count": 1, "na_count": 0},
-    },
-}
-
 
 def _refine_schemas(schema: dict[str, Any]) -> None:
     """Enums for hand-parsed parameters, read-only/write-only marks, and the seed's examples."""
@@ -179,8 +112,88 @@ def _refine_schemas(schema: dict[str, Any]) -> None:
                 for field, spec in properties.items():
                     if field not in writable:
                         spec["readOnly"] = True
-        if name in EXAMPLES:
-            component["examples"] = [EXAMPLES[name]]
+        if name in COMPONENT_EXAMPLES:
+            component["examples"] = [COMPONENT_EXAMPLES[name]]
+
+
+# The document's sections, in order. A route's own tag (runs of evaluations) wins over its
+# router's (see `_tidy_operations`).
+TAGS: list[dict[str, str]] = [
+    {"name": "Datasets", "description": "Evaluation datasets. Scopes `dataset:read|write`."},
+    {"name": "Dataset items", "description": "Items of a dataset. Scopes `dataset:read|write`."},
+    {
+        "name": "Provider keys",
+        "description": "The team's LLM provider keys, validated live and encrypted at rest. "
+        "Scopes `llm_provider_key:read|write`.",
+    },
+    {
+        "name": "Provider key validations",
+        "description": "Check a key with its provider without storing it.",
+    },
+    {"name": "Models", "description": "The models of a provider, or of one stored key."},
+    {
+        "name": "Evaluation config",
+        "description": "Trial evaluations and the team's active provider key.",
+    },
+    {
+        "name": "Evaluations",
+        "description": "LLM-judge evaluations. Scopes `evaluation:read|write`.",
+    },
+    {"name": "Evaluation runs", "description": "Verdicts recorded for an evaluation."},
+    {
+        "name": "Evaluation summary",
+        "description": "An AI-written summary of why runs pass or fail. Scope "
+        "`llm_analytics:write`.",
+    },
+    {"name": "Operations", "description": "Health, readiness and Prometheus metrics."},
+]
+TAG_NAMES = [tag["name"] for tag in TAGS]
+TEAM_PATH_EXAMPLE = "@current"
+ACRONYMS = {"llm": "LLM", "api": "API", "id": "id"}
+TEXT_RESPONSES = {"metrics": "text/plain; version=0.0.4; charset=utf-8"}
+
+
+def humanize(operation_id: str) -> str:
+    """`list_llm_models` → "List LLM models"."""
+    words = [ACRONYMS.get(word, word) for word in operation_id.split("_")]
+    return " ".join([words[0].capitalize(), *words[1:]])
+
+
+def _tidy_operations(schema: dict[str, Any]) -> None:
+    """One tag each, worded summaries, the team parameter's example, and every example."""
+    for item in schema.get("paths", {}).values():
+        for method in HTTP_METHODS:
+            operation = item.get(method)
+            if operation is None:
+                continue
+            operation_id = operation["operationId"]
+            operation["tags"] = operation.get("tags", [])[-1:]
+            if operation.get("summary") == operation_id.replace("_", " ").title():
+                operation["summary"] = humanize(operation_id)
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "path" and parameter["name"] == "environment_id":
+                    parameter["example"] = TEAM_PATH_EXAMPLE
+                elif parameter["in"] == "query" and parameter["name"] == "limit":
+                    for option in parameter["schema"].get("anyOf", [parameter["schema"]]):
+                        if option.get("type") == "integer":
+                            option["maximum"] = MAX_LIMIT
+            _add_examples(operation_id, operation)
+
+
+def _add_examples(operation_id: str, operation: dict[str, Any]) -> None:
+    request = REQUEST_EXAMPLES.get(operation_id)
+    if request is not None and "requestBody" in operation:
+        media = operation["requestBody"]["content"]["application/json"]
+        media["examples"] = {operation_id: request}
+    if operation_id not in RESPONSE_EXAMPLES:
+        return
+    for status, response in operation["responses"].items():
+        if not status.startswith("2"):
+            continue
+        if operation_id in TEXT_RESPONSES:
+            response["content"] = {TEXT_RESPONSES[operation_id]: {"schema": {"type": "string"}}}
+        for media in response.get("content", {}).values():
+            media["example"] = RESPONSE_EXAMPLES[operation_id]
 
 
 def _set_enum(spec: dict[str, Any], values: list[str]) -> None:
@@ -199,10 +212,11 @@ def install_openapi(app: FastAPI) -> None:
                 version=app.version,
                 description=app.description,
                 routes=app.routes,
-                tags=app.openapi_tags,
+                tags=TAGS,
             )
             _add_error_contract(schema)
             _refine_schemas(schema)
+            _tidy_operations(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

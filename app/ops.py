@@ -5,20 +5,23 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
+import yaml  # type: ignore[import-untyped]
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from app.errors import UpstreamError, error_responses
+from app.errors import UpstreamError, ValidationFailed, error_responses
 from app.jsonutil import JSONResponse
+from app.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from app.metrics import render as render_metrics
 from app.openapi import operation_id
 
-router = APIRouter(tags=["ops"], generate_unique_id_function=operation_id)
+router = APIRouter(tags=["Operations"], generate_unique_id_function=operation_id)
 
 SCHEMA_PATH = "/api/schema/"
+YAML_MEDIA_TYPE = "application/vnd.oai.openapi"  # what PostHog's (drf-spectacular) sends
 STATIC_PATH = "/static/swagger"
 
 
@@ -45,16 +48,26 @@ async def readyz(request: Request) -> dict[str, str]:
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics(request: Request) -> Response:
-    return Response(
-        generate_latest(request.app.state.metrics_registry), media_type=CONTENT_TYPE_LATEST
-    )
+async def metrics() -> Response:
+    """Prometheus text format: requests, LLM provider calls, summary cache, throttles and the
+    database pool, summed over all workers of the server."""
+    return Response(render_metrics(), media_type=METRICS_CONTENT_TYPE)
 
 
 @router.get(SCHEMA_PATH, include_in_schema=False)
-async def openapi_schema(request: Request) -> JSONResponse:
+async def openapi_schema(request: Request, format: str | None = None) -> Response:
+    """JSON by default; `?format=yaml` answers YAML, like PostHog's schema endpoint."""
     schema: dict[str, Any] = request.app.openapi()
-    return JSONResponse(schema)
+    if format in (None, "", "json"):
+        return JSONResponse(schema)
+    if format == "yaml":
+        text = yaml.safe_dump(schema, sort_keys=False, allow_unicode=True, width=100)
+        return Response(text, media_type=YAML_MEDIA_TYPE)
+    raise ValidationFailed(
+        f'"{format}" is not a valid choice. Must be one of: json, yaml.',
+        code="invalid_choice",
+        attr="format",
+    )
 
 
 @router.get("/docs", include_in_schema=False)

@@ -40,8 +40,11 @@ async def page_params(
         Query(
             ge=0,
             le=MAX_BIGINT,
-            description=f"Number of results to return per page (default {DEFAULT_LIMIT}, "
-            f"max {MAX_LIMIT}; larger values are clamped).",
+            # The document says `maximum: 1000` (app.openapi); a larger value is accepted and
+            # served as 1000, like PostHog's paginator.
+            description=f"Number of results per page: default {DEFAULT_LIMIT} (also for 0), at "
+            f"most {MAX_LIMIT}. A larger value is not an error: the page holds {MAX_LIMIT} "
+            "results and `next` continues from there.",
             examples=[DEFAULT_LIMIT],
         ),
     ] = None,
@@ -50,7 +53,8 @@ async def page_params(
         Query(
             ge=0,
             le=MAX_BIGINT,  # PostgreSQL's OFFSET is a bigint
-            description="The initial index from which to return the results.",
+            description="The initial index from which to return the results (default 0; at "
+            f"most {MAX_BIGINT}, PostgreSQL's bigint).",
         ),
     ] = None,
 ) -> PageParams:

@@ -53,7 +53,7 @@ async def test_generated_client_round_trip(app: Any, identity: Identity, tmp_pat
         retrieve_dataset = operation("datasets", "retrieve_dataset")
         create_item = operation("dataset_items", "create_dataset_item")
         list_items = operation("dataset_items", "list_dataset_items")
-        list_keys = operation("llm_analytics", "list_provider_keys")
+        list_keys = operation("provider_keys", "list_provider_keys")
 
         client = client_module.AuthenticatedClient(base_url="http://testserver", token="unused")
         client.set_async_httpx_client(
@@ -88,7 +88,7 @@ async def test_generated_client_round_trip(app: Any, identity: Identity, tmp_pat
         assert page.count == 1
         assert page.results[0].id == item.id
 
-        listed = await list_keys.asyncio(project_id=team, client=client)
+        listed = await list_keys.asyncio(environment_id=team, client=client)
         assert listed.count == 0
 
         missing = await retrieve_dataset.asyncio_detailed(

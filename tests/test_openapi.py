@@ -67,14 +67,14 @@ async def test_paths_and_security(client: httpx.AsyncClient) -> None:
         "/api/environments/{environment_id}/datasets/{id}/",
         "/api/environments/{environment_id}/dataset_items/",
         "/api/environments/{environment_id}/dataset_items/{id}/",
-        "/api/environments/{project_id}/llm_analytics/provider_keys/",
-        "/api/environments/{project_id}/llm_analytics/provider_keys/{id}/",
-        "/api/environments/{project_id}/llm_analytics/provider_keys/{id}/validate/",
-        "/api/environments/{project_id}/llm_analytics/provider_key_validations/",
-        "/api/environments/{project_id}/llm_analytics/models/",
-        "/api/environments/{project_id}/llm_analytics/evaluation_config/",
-        "/api/environments/{project_id}/llm_analytics/evaluation_config/set_active_key/",
-        "/api/environments/{project_id}/llm_analytics/evaluation_summary/",
+        "/api/environments/{environment_id}/llm_analytics/provider_keys/",
+        "/api/environments/{environment_id}/llm_analytics/provider_keys/{id}/",
+        "/api/environments/{environment_id}/llm_analytics/provider_keys/{id}/validate/",
+        "/api/environments/{environment_id}/llm_analytics/provider_key_validations/",
+        "/api/environments/{environment_id}/llm_analytics/models/",
+        "/api/environments/{environment_id}/llm_analytics/evaluation_config/",
+        "/api/environments/{environment_id}/llm_analytics/evaluation_config/set_active_key/",
+        "/api/environments/{environment_id}/llm_analytics/evaluation_summary/",
         "/api/environments/{environment_id}/evaluations/",
         "/api/environments/{environment_id}/evaluations/{id}/",
         "/api/environments/{environment_id}/evaluations/{id}/runs/",
@@ -121,7 +121,7 @@ async def test_enums_read_only_fields_and_examples(client: httpx.AsyncClient) ->
         "updated_at",
         "-updated_at",
     ]
-    models = schema["paths"]["/api/environments/{project_id}/llm_analytics/models/"]["get"]
+    models = schema["paths"]["/api/environments/{environment_id}/llm_analytics/models/"]["get"]
     provider = next(p for p in models["parameters"] if p["name"] == "provider")["schema"]
     assert "azure_openai" in provider["enum"]
     runs = schema["paths"]["/api/environments/{environment_id}/evaluations/{id}/runs/"]["get"]

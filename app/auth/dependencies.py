@@ -111,28 +111,15 @@ def _environment_scope(scope: str) -> Any:
     return dependency
 
 
-def _project_scope(scope: str) -> Any:
-    async def dependency(
-        request: Request,
-        session: SessionDep,
-        _bearer: BearerDep,
-        project_id: Annotated[str, Path(description=TEAM_PATH_DESCRIPTION)],
-    ) -> TeamContext:
-        return await resolve_team(request, session, project_id, scope)
-
-    dependency.__name__ = f"require_{scope.replace(':', '_')}"
-    dependency.scope = scope  # type: ignore[attr-defined]
-    return dependency
-
-
 # `/api/environments/{environment_id}/…` families
 DatasetRead = Annotated[TeamContext, Depends(_environment_scope("dataset:read"))]
 DatasetWrite = Annotated[TeamContext, Depends(_environment_scope("dataset:write"))]
 EvaluationRead = Annotated[TeamContext, Depends(_environment_scope("evaluation:read"))]
 EvaluationWrite = Annotated[TeamContext, Depends(_environment_scope("evaluation:write"))]
 
-# `/api/environments/{project_id}/llm_analytics/…` families
-ProviderKeyRead = Annotated[TeamContext, Depends(_project_scope("llm_provider_key:read"))]
-ProviderKeyWrite = Annotated[TeamContext, Depends(_project_scope("llm_provider_key:write"))]
-LLMAnalyticsRead = Annotated[TeamContext, Depends(_project_scope("llm_analytics:read"))]
-LLMAnalyticsWrite = Annotated[TeamContext, Depends(_project_scope("llm_analytics:write"))]
+# `/api/environments/{environment_id}/llm_analytics/…` families (SPEC writes `{project_id}`:
+# the URLs are the same; the document names the team parameter alike on every route).
+ProviderKeyRead = Annotated[TeamContext, Depends(_environment_scope("llm_provider_key:read"))]
+ProviderKeyWrite = Annotated[TeamContext, Depends(_environment_scope("llm_provider_key:write"))]
+LLMAnalyticsRead = Annotated[TeamContext, Depends(_environment_scope("llm_analytics:read"))]
+LLMAnalyticsWrite = Annotated[TeamContext, Depends(_environment_scope("llm_analytics:write"))]

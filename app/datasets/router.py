@@ -34,8 +34,8 @@ from app.schemas import user_basic
 
 PREFIX = "/api/environments/{environment_id}"
 # Full paths under one prefix keep the 405 routes' operation ids distinct between the two.
-datasets = api_router(PREFIX, "datasets")
-items = api_router(PREFIX, "dataset items")
+datasets = api_router(PREFIX, "Datasets")
+items = api_router(PREFIX, "Dataset items")
 
 DatasetId = Annotated[str, Path(alias="id", description="Dataset id (UUID).")]
 ItemId = Annotated[str, Path(alias="id", description="Dataset item id (UUID).")]

@@ -28,7 +28,8 @@ from app.models import Evaluation, User
 from app.pagination import Page, Pagination, page
 from app.routing import api_router, method_not_allowed
 
-router = api_router("/api/environments/{environment_id}/evaluations", "evaluations")
+router = api_router("/api/environments/{environment_id}/evaluations", "Evaluations")
+RUNS_TAG = "Evaluation runs"
 ID_PATH = "/{id}/"
 RUNS_PATH = "/{id}/runs/"
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
@@ -227,6 +228,7 @@ async def _live_evaluation(repo: EvaluationRepository, raw_id: str) -> Evaluatio
     status_code=201,
     response_model=RunBatchResult,
     responses=error_responses(400, 401, 403, 404, 413, 415),
+    tags=[RUNS_TAG],
 )
 async def create_evaluation_runs(
     context: auth.EvaluationWrite, session: SessionDep, id: str, body: RunBatch
@@ -251,7 +253,12 @@ async def create_evaluation_runs(
     return RunBatchResult(created=created, duplicates=len(body.runs) - created)
 
 
-@router.get(RUNS_PATH, response_model=Page[RunRead], responses=error_responses(400, 401, 403, 404))
+@router.get(
+    RUNS_PATH,
+    response_model=Page[RunRead],
+    responses=error_responses(400, 401, 403, 404),
+    tags=[RUNS_TAG],
+)
 async def list_evaluation_runs(
     context: auth.EvaluationRead,
     session: SessionDep,

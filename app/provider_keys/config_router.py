@@ -15,9 +15,9 @@ from app.provider_keys.model_listing import checked_key_id, checked_provider, li
 from app.provider_keys.service import KEY_NOT_FOUND, ProviderKeyService, activation_refused
 from app.routing import api_router, method_not_allowed
 
-PREFIX = "/api/environments/{project_id}/llm_analytics"
-config_router = api_router(f"{PREFIX}/evaluation_config", "llm_analytics")
-models_router = api_router(f"{PREFIX}/models", "llm_analytics")
+PREFIX = "/api/environments/{environment_id}/llm_analytics"
+config_router = api_router(f"{PREFIX}/evaluation_config", "Evaluation config")
+models_router = api_router(f"{PREFIX}/models", "Models")
 
 
 def _config_payload(service: ProviderKeyService, config: EvaluationConfig) -> dict[str, Any]:
@@ -78,8 +78,9 @@ async def list_llm_models(
         str | None, Query(description="A provider key of the team: list its live models.")
     ] = None,
 ) -> dict[str, Any]:
-    """Models for a provider: the curated list, or with `key_id` the provider's live list for
-    that key (curated first, cached 10 minutes). Scope `llm_provider_key:read`."""
+    """Models for a provider: the curated list, or with `key_id` exactly the provider's live
+    list for that key, the models it can use (curated ids among them first, in curated order,
+    then the rest sorted by id; cached 10 minutes). Scope `llm_provider_key:read`."""
     service = ProviderKeyService.from_request(request, session, context)
     models = await list_models(service, checked_provider(provider), checked_key_id(key_id))
     return {"models": models}

@@ -1,5 +1,6 @@
-"""`GET …/llm_analytics/models/` (SPEC §5.5): the curated list, or a key's live list cached on
-the key's row for ten minutes."""
+"""`GET …/llm_analytics/models/` (SPEC §5.5): the curated list, or exactly what a key can reach
+(its live list: curated ids it contains first, then the rest sorted), cached on the key's row for
+ten minutes."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from app.errors import NotFound, UpstreamError, ValidationFailed
 from app.provider_keys.schemas import ALLOWED_PROVIDERS
 from app.provider_keys.service import KEY_NOT_FOUND, UNREADABLE, ProviderKeyService
 from app.providers.base import ProviderAuthError, ProviderError, ProviderURLNotAllowed
-from app.providers.catalog import curated_models, merge_live_models
+from app.providers.catalog import curated_models, order_live_models
 from app.providers.registry import PROVIDERS, get_adapter, normalize_provider
 from app.providers.wire import INVALID_KEY
 
@@ -74,7 +75,7 @@ async def list_models(
         and key.models_cached_at is not None
         and now - key.models_cached_at < CACHE_TTL
     ):
-        return _entries(service, provider, merge_live_models(provider, key.models_cache))
+        return _entries(service, provider, order_live_models(provider, key.models_cache))
     try:
         credentials = service.credentials(key)
     except DecryptionError:
@@ -102,4 +103,4 @@ async def list_models(
             code="provider_error",
         ) from None
     await service.repo.cache_models(key.id, live, utcnow())
-    return _entries(service, provider, merge_live_models(provider, live))
+    return _entries(service, provider, order_live_models(provider, live))

@@ -16,9 +16,9 @@ from app.provider_keys.service import ProviderKeyService, parse_key_id
 from app.providers.base import KeyState
 from app.routing import api_router, method_not_allowed
 
-PREFIX = "/api/environments/{project_id}/llm_analytics"
-router = api_router(f"{PREFIX}/provider_keys", "llm_analytics")
-validations_router = api_router(f"{PREFIX}/provider_key_validations", "llm_analytics")
+PREFIX = "/api/environments/{environment_id}/llm_analytics"
+router = api_router(f"{PREFIX}/provider_keys", "Provider keys")
+validations_router = api_router(f"{PREFIX}/provider_key_validations", "Provider key validations")
 
 KeyId = Annotated[str, Path(alias="id", description="The provider key's id (UUID).")]
 READ_ERRORS = error_responses(401, 403, 404)

@@ -1,8 +1,8 @@
 """The curated model lists (SPEC §5.5): small, current and kept by hand, one per provider.
 
-Shown without a key, put first in a key's live list, and the models the operator's default key
-may be used with (`posthog_available`). Azure and OpenAI-compatible servers name their own
-deployments, so nothing is curated for them.
+Shown without a key, put first in a key's live list when the key can reach them, and the
+models the operator's default key may be used with (`posthog_available`). Azure and
+OpenAI-compatible servers name their own deployments, so nothing is curated for them.
 """
 
 from __future__ import annotations
@@ -67,9 +67,9 @@ def curated_models(provider: str) -> list[str]:
     return list(CURATED_MODELS.get(provider, ()))
 
 
-def merge_live_models(provider: str, live: Iterable[str]) -> list[str]:
-    """Curated ids first (in their order), then the rest of the live list, sorted, deduplicated."""
-    curated = curated_models(provider)
-    known = set(curated)
-    rest = sorted({model for model in live if model not in known})
-    return curated + rest
+def order_live_models(provider: str, live: Iterable[str]) -> list[str]:
+    """Exactly the live list, deduplicated: its curated ids first (in curated order), then the
+    rest sorted by id. A curated model the key cannot reach is left out."""
+    reachable = set(live)
+    curated = [model for model in curated_models(provider) if model in reachable]
+    return curated + sorted(reachable.difference(curated))

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Awaitable
 from typing import Any
 
 import httpx
 
+from app import metrics
 from app.http import UnsafeURLError, ensure_public_url, pin_extension
 from app.providers.base import (
     Credentials,
@@ -88,21 +90,41 @@ async def send(
         extra["extensions"] = pin_extension(url, addresses)
     if request_timeout is not None:
         extra["timeout"] = httpx.Timeout(request_timeout)
+    started = time.perf_counter()
+    outcome = "aborted"  # cancelled (client gone, deadline) or an unexpected error
     try:
         response = await client.request(
             method, url, headers=headers, params=params, json=body, **extra
         )
+        outcome = _outcome(response.status_code)
     except httpx.TimeoutException:
+        outcome = "timeout"
         raise ProviderTimeout(f"{name} did not answer in time") from None
     except httpx.HTTPError:
         # Connection refused, DNS failure, TLS, protocol errors: the provider is unreachable.
+        outcome = "connection_error"
         raise ProviderUnavailable(f"Could not connect to {name}") from None
     except (httpx.InvalidURL, UnicodeError):
         # A key or URL that cannot be put on the wire (e.g. non-ASCII in a header).
+        outcome = "invalid_request"
         raise ProviderError(f"Could not build a request to {name}: invalid characters") from None
+    finally:
+        metrics.PROVIDER_CALLS.labels(credentials.provider, outcome).inc()
+        metrics.PROVIDER_LATENCY.labels(credentials.provider).observe(time.perf_counter() - started)
     if check_status:
         raise_for_status(response, credentials, name)
     return response
+
+
+def _outcome(status: int) -> str:
+    """The `outcome` label of a call that got an answer (see `app.metrics.PROVIDER_CALLS`)."""
+    if status < 300:
+        return "ok"
+    if status in (401, 403):
+        return "auth_error"
+    if status == 429:
+        return "rate_limited"
+    return "server_error" if status >= 500 else "client_error"
 
 
 def json_body(response: httpx.Response, name: str) -> Any:

@@ -1,4 +1,4 @@
-"""`POST /api/environments/{project_id}/llm_analytics/evaluation_summary/`."""
+"""`POST /api/environments/{environment_id}/llm_analytics/evaluation_summary/`."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def _handler_for(request: Request, exc: Exception) -> Any:
 
 
 router = api_router(
-    "/api/environments/{project_id}/llm_analytics/evaluation_summary", "llm_analytics"
+    "/api/environments/{environment_id}/llm_analytics/evaluation_summary", "Evaluation summary"
 )
 router.route_class = SummaryRoute
 

@@ -23,6 +23,7 @@ from fastapi import Request
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app import metrics
 from app.auth.dependencies import TeamContext
 from app.crypto import DecryptionError, SecretBox
 from app.errors import NotFound, PermissionDenied, Throttled, ValidationFailed
@@ -71,11 +72,22 @@ async def admit(session: AsyncSession, settings: Settings, context: TeamContext)
     }
     wait = store.retry_after(windows, limits)
     if wait is not None:
+        metrics.THROTTLED.labels(_refusing_throttle(windows, limits)).inc()
         raise Throttled(wait)  # the request session rolls back: a refused request is not counted
     # Committed now so the count sticks even when the request fails later (SPEC §5.8).
     await session.commit()
     if not context.ai_data_processing_approved:
         raise PermissionDenied(AI_NOT_APPROVED)
+
+
+THROTTLE_NAMES = {"minute": "burst", "hour": "sustained", "day": "daily"}
+
+
+def _refusing_throttle(windows: Sequence[store.WindowCount], limits: dict[str, int]) -> str:
+    """The exceeded window that lasts longest (the one Retry-After waits for), by setting name."""
+    exceeded = [w for w in windows if w.count > limits[w.bucket]]
+    longest = max(exceeded, key=lambda w: w.seconds_left)
+    return THROTTLE_NAMES.get(longest.bucket, longest.bucket)
 
 
 def cache_key(evaluation_id: uuid.UUID, run_filter: str, runs: Sequence[EvaluationRun]) -> str:
@@ -133,6 +145,7 @@ class SummaryService:
         if not body.force_refresh:
             cached = await store.SummaryCache(self.session, self.team_id).get(key)
             if cached is not None:
+                metrics.SUMMARY_CACHE.labels("hit").inc()
                 logger.info("evaluation summary served from cache", extra=log)
                 return cached
         chosen = await self._choose_key()
@@ -140,6 +153,8 @@ class SummaryService:
         # STYLE #12: no transaction stays open across the provider call.
         await self.session.commit()
         summary, computed = await self._compute_once(key, body, chosen, prompt, runs, deadline)
+        # Found after waiting for an identical request's computation: also a hit.
+        metrics.SUMMARY_CACHE.labels("miss" if computed else "hit").inc()
         if computed:
             if chosen.key_id is not None:
                 await mark_used(self.session, chosen.key_id)

@@ -8,9 +8,20 @@ from typing import Any
 import httpx
 import pytest
 
+# Two curated OpenAI ids out of curated order, and a duplicate: the listing must reorder and
+# deduplicate, and show no curated id the key cannot reach.
+OPENAI_LIVE = {
+    "data": [
+        {"id": "gpt-4.1-mini"},
+        {"id": "zeta-model"},
+        {"id": "gpt-5"},
+        {"id": "alpha-model"},
+        {"id": "zeta-model"},
+    ]
+}
 MODEL_LISTS: dict[str, Any] = {
-    "/v1/models": {"data": [{"id": "gpt-4.1-mini"}, {"id": "zeta-model"}, {"id": "alpha-model"}]},
-    "/models": {"data": [{"id": "gpt-4.1-mini"}, {"id": "zeta-model"}, {"id": "alpha-model"}]},
+    "/v1/models": OPENAI_LIVE,
+    "/models": OPENAI_LIVE,
     "/v1beta/models": {"models": [{"name": "models/gemini-2.5-flash"}]},
     "/openai/models": {"data": [{"id": "my-deployment"}]},
 }

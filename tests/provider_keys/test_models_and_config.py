@@ -72,7 +72,7 @@ async def test_models_bad_queries(
         assert response.json()["detail"] == "Key not found."
 
 
-async def test_live_list_is_curated_first_then_sorted_and_cached(
+async def test_live_list_is_exactly_what_the_key_reaches_and_cached(
     api: httpx.AsyncClient, identity: Identity, fake: FakeProviders, session: AsyncSession
 ) -> None:
     key = await create_key(api, identity.team.id)
@@ -82,7 +82,10 @@ async def test_live_list_is_curated_first_then_sorted_and_cached(
     response = await api.get(url)
     assert response.status_code == 200, response.text
     ids = [m["id"] for m in response.json()["models"]]
-    assert ids == [*CURATED_MODELS["openai"], "alpha-model", "zeta-model"]
+    # The live list (deduplicated): its curated ids in curated order, then the rest sorted.
+    assert ids == ["gpt-5", "gpt-4.1-mini", "alpha-model", "zeta-model"]
+    assert CURATED_MODELS["openai"].index("gpt-5") < CURATED_MODELS["openai"].index("gpt-4.1-mini")
+    assert "gpt-4o" in CURATED_MODELS["openai"]  # curated, but the key cannot reach it
     assert len(fake.requests) == 1
     assert (await api.get(f"{base}/provider_keys/{key['id']}/")).json()["last_used_at"]
 
