@@ -70,9 +70,6 @@ PROVIDER_KEY = {
     "created_at": CREATED,
     "created_by": USER_EXAMPLE,
     "last_used_at": CREATED,
-    "base_url": None,
-    "azure_endpoint": None,
-    "api_version": None,
     "azure_endpoint_display": None,
     "api_version_display": None,
 }
