@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -13,13 +14,42 @@ import httpx
 from app.settings import Settings
 
 
+class ProviderClient(httpx.AsyncClient):
+    """The shared client, carrying the bounds every provider call obeys (app/providers/wire.py):
+    a deadline for the whole call, body included (httpx's own timeouts count per read, so a
+    provider dripping a byte at a time would never trip them), and a cap on response bytes."""
+
+    def __init__(self, *, call_timeout: float, max_response_bytes: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.call_timeout = call_timeout
+        self.max_response_bytes = max_response_bytes
+
+
+DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+
+
+def call_limits(client: httpx.AsyncClient) -> tuple[float, int]:
+    """(whole-call deadline in seconds, response byte cap) for calls through `client`."""
+    if isinstance(client, ProviderClient):
+        return client.call_timeout, client.max_response_bytes
+    return client.timeout.read or 10.0, DEFAULT_MAX_RESPONSE_BYTES
+
+
 def create_http_client(
     settings: Settings, transport: httpx.AsyncBaseTransport | None = None
-) -> httpx.AsyncClient:
-    """Built in the app lifespan; tests pass a mock transport here."""
-    return httpx.AsyncClient(
+) -> ProviderClient:
+    """Built in the app lifespan; tests pass a mock transport here.
+
+    Its pool is shared by all teams; the per-team cap (PROVIDER_CALLS_PER_TEAM, enforced by
+    app/providers/limits.py) is at most a quarter of it (checked in Settings).
+    """
+    return ProviderClient(
+        call_timeout=settings.provider_timeout_seconds,
+        max_response_bytes=settings.provider_max_response_bytes,
         timeout=httpx.Timeout(settings.provider_timeout_seconds),
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        limits=httpx.Limits(
+            max_connections=settings.provider_max_connections, max_keepalive_connections=20
+        ),
         transport=transport,
         follow_redirects=False,
         headers={"user-agent": "llma/0.1"},

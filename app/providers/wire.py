@@ -3,6 +3,7 @@ validation outcome, and pulling a JSON object out of a model's text answer."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Awaitable
@@ -10,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from app.http import UnsafeURLError, ensure_public_url
+from app.http import UnsafeURLError, call_limits, ensure_public_url
 from app.providers.base import (
     Credentials,
     KeyCheck,
@@ -83,14 +84,27 @@ async def send(
             await ensure_public_url(url)
         except UnsafeURLError as exc:
             raise ProviderURLNotAllowed(str(exc)) from None
+    deadline, max_bytes = call_limits(client)
     extra: dict[str, Any] = {}
     if request_timeout is not None:
+        # A completion may think longer than PROVIDER_TIMEOUT_SECONDS between bytes.
+        deadline = request_timeout
         extra["timeout"] = httpx.Timeout(request_timeout)
     try:
-        response = await client.request(
-            method, url, headers=headers, params=params, json=body, **extra
-        )
-    except httpx.TimeoutException:
+        # The deadline covers the whole call, body included: httpx's timeouts count per read.
+        async with asyncio.timeout(deadline):
+            response = await _capped_request(
+                client,
+                name,
+                max_bytes,
+                method,
+                url,
+                headers=headers,
+                params=params,
+                json=body,
+                **extra,
+            )
+    except (TimeoutError, httpx.TimeoutException):
         raise ProviderTimeout(f"{name} did not answer in time") from None
     except httpx.HTTPError:
         # Connection refused, DNS failure, TLS, protocol errors: the provider is unreachable.
@@ -101,6 +115,30 @@ async def send(
     if check_status:
         raise_for_status(response, credentials, name)
     return response
+
+
+# Describe the body as it was, not as it travelled: it is already decoded and complete.
+_TRANSFER_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+
+
+async def _capped_request(
+    client: httpx.AsyncClient, name: str, max_bytes: int, method: str, url: str, **kwargs: Any
+) -> httpx.Response:
+    """The response, its (decoded) body read in full unless it grows past `max_bytes`."""
+    async with client.stream(method, url, **kwargs) as streamed:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in streamed.aiter_bytes():
+            size += len(chunk)
+            if size > max_bytes:
+                raise ProviderBadResponse(
+                    f"{name} sent a response larger than {max_bytes} bytes; it was not read"
+                )
+            chunks.append(chunk)
+    headers = [(k, v) for k, v in streamed.headers.items() if k.lower() not in _TRANSFER_HEADERS]
+    return httpx.Response(
+        streamed.status_code, headers=headers, content=b"".join(chunks), request=streamed.request
+    )
 
 
 def json_body(response: httpx.Response, name: str) -> Any:
