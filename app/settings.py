@@ -71,7 +71,7 @@ class Settings(BaseSettings):
 
     # `llma serve` (uvicorn), per worker process.
     server_limit_concurrency: int = Field(default=512, ge=1)
-    server_keep_alive_seconds: float = Field(default=5.0, gt=0)
+    server_keep_alive_seconds: int = Field(default=5, ge=1)
     server_header_timeout_seconds: float = Field(default=10.0, gt=0)
 
     allow_private_provider_urls: bool = False
