@@ -221,9 +221,10 @@ class SummaryService:
                 return cached, False
             if taken:
                 break
-            if time.monotonic() + pause >= deadline:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 raise timed_out("An identical summary", self.settings)
-            await asyncio.sleep(pause)
+            await asyncio.sleep(min(pause, remaining))  # then one last look at the deadline
             pause = min(pause * 2, POLL_MAX_SECONDS)
         try:
             with self.slots.hold(self.team_id):
