@@ -292,6 +292,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from app.demo import ensure_demo_identity
+    from app.serving import uvicorn_options
 
     url = resolve_database_url(settings)
     # Workers are separate processes: they find the (embedded) database through the env.
@@ -310,6 +311,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         proxy_headers=True,
         access_log=False,
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+        # Slow and idle clients: SERVER_LIMIT_CONCURRENCY, _KEEP_ALIVE_, _HEADER_TIMEOUT_SECONDS.
+        **uvicorn_options(settings),
     )
     return 0
 

@@ -19,12 +19,41 @@ from httpcore import SOCKET_OPTION
 from app.settings import Settings
 
 
+class ProviderClient(httpx.AsyncClient):
+    """The shared client, carrying the bounds every provider call obeys (app/providers/wire.py):
+    a deadline for the whole call, body included (httpx's own timeouts count per read, so a
+    provider dripping a byte at a time would never trip them), and a cap on response bytes."""
+
+    def __init__(self, *, call_timeout: float, max_response_bytes: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.call_timeout = call_timeout
+        self.max_response_bytes = max_response_bytes
+
+
+DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+
+
+def call_limits(client: httpx.AsyncClient) -> tuple[float, int]:
+    """(whole-call deadline in seconds, response byte cap) for calls through `client`."""
+    if isinstance(client, ProviderClient):
+        return client.call_timeout, client.max_response_bytes
+    return client.timeout.read or 10.0, DEFAULT_MAX_RESPONSE_BYTES
+
+
 def create_http_client(
     settings: Settings, transport: httpx.AsyncBaseTransport | None = None
-) -> httpx.AsyncClient:
-    """Built in the app lifespan; tests pass a mock transport here."""
-    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
-    return httpx.AsyncClient(
+) -> ProviderClient:
+    """Built in the app lifespan; tests pass a mock transport here.
+
+    Its pool is shared by all teams; the per-team cap (PROVIDER_CALLS_PER_TEAM, enforced by
+    app/providers/limits.py) is at most a quarter of it (checked in Settings).
+    """
+    limits = httpx.Limits(
+        max_connections=settings.provider_max_connections, max_keepalive_connections=20
+    )
+    return ProviderClient(
+        call_timeout=settings.provider_timeout_seconds,
+        max_response_bytes=settings.provider_max_response_bytes,
         timeout=httpx.Timeout(settings.provider_timeout_seconds),
         limits=limits,
         transport=transport if transport is not None else PinningTransport(limits=limits),

@@ -20,6 +20,7 @@ from app.jsonutil import JSONResponse
 from app.logging import configure_logging
 from app.middleware import BodySizeLimit, PathNormalizer, RequestContext
 from app.openapi import install_openapi, operation_id
+from app.providers.limits import TeamSlots
 from app.routing import add_routes
 from app.settings import Settings, get_settings
 
@@ -89,6 +90,9 @@ def create_app(
     app.state.settings = settings
     # Built here, not in the lifespan: start-up must stop at once on a bad ENCRYPTION_KEYS.
     app.state.secret_box = build_secret_box(settings)
+    app.state.provider_slots = TeamSlots(
+        settings.provider_calls_per_team, settings.provider_timeout_seconds
+    )
     install_error_handlers(app)
     install_openapi(app)
     add_routes(app, ops.router)

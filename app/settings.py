@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LLMProviderName = Literal[
@@ -63,6 +63,18 @@ class Settings(BaseSettings):
     summary_throttle_sustained: int = Field(default=200, ge=1)
     summary_throttle_daily: int = Field(default=500, ge=1)
 
+    # Tenant fairness (issue 18): every provider call has a whole-call deadline and a size cap,
+    # and one team may only have so many provider-calling requests in flight per process.
+    provider_max_response_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+    max_models: int = Field(default=2000, ge=1)
+    provider_calls_per_team: int = Field(default=4, ge=1)
+    provider_max_connections: int = Field(default=100, ge=1)
+
+    # `llma serve` (uvicorn), per worker process.
+    server_limit_concurrency: int = Field(default=512, ge=1)
+    server_keep_alive_seconds: int = Field(default=5, ge=1)
+    server_header_timeout_seconds: float = Field(default=10.0, gt=0)
+
     allow_private_provider_urls: bool = False
     # Pagination links (`next`/`previous`): built on PUBLIC_BASE_URL when set; otherwise on the
     # request's Host only when it is one of ALLOWED_HOSTS (comma-separated host names, `*` for
@@ -114,6 +126,15 @@ class Settings(BaseSettings):
             if pattern.startswith(".") and (host == pattern[1:] or host.endswith(pattern)):
                 return True
         return False
+
+    @model_validator(mode="after")
+    def _outbound_pool_outsizes_one_team(self) -> Settings:
+        # One team at its cap must leave most of the shared outbound pool to the others.
+        if self.provider_max_connections < 4 * self.provider_calls_per_team:
+            raise ValueError(
+                "PROVIDER_MAX_CONNECTIONS must be at least 4 x PROVIDER_CALLS_PER_TEAM"
+            )
+        return self
 
     @property
     def is_production(self) -> bool:

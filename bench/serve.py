@@ -1,7 +1,8 @@
 """Start the baseline under uvicorn with the options `llma serve` gives the service.
 
 `python -m bench.serve --port P --workers N`: `bench.baseline:app` with uvicorn's access log
-off, proxy headers on, warnings only, and a 30 s worker health check as in `llma serve`. (With
+off, proxy headers on, warnings only, a 30 s worker health check, and the connection limits
+(app/serving.py) as in `llma serve`. (With
 uvicorn's default 5 s, a worker starved of CPU on a loaded 2-core machine misses a ping and is
 SIGKILLed, and its replacement, still importing, misses the next: a benchmark would measure
 restart loops.)
@@ -14,6 +15,8 @@ import argparse
 import uvicorn
 
 from app.cli import WORKER_HEALTHCHECK_SECONDS
+from app.serving import uvicorn_options
+from app.settings import get_settings
 
 
 def main() -> None:
@@ -30,6 +33,7 @@ def main() -> None:
         proxy_headers=True,
         access_log=False,
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+        **uvicorn_options(get_settings()),
     )
 
 

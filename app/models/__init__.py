@@ -4,7 +4,7 @@ from app.models.api_key import PersonalAPIKey
 from app.models.dataset import Dataset, DatasetItem
 from app.models.evaluation import Evaluation, EvaluationRun
 from app.models.provider_key import EvaluationConfig, LLMProviderKey
-from app.models.summary import RateLimitCounter, SummaryCacheEntry
+from app.models.summary import RateLimitCounter, SummaryCacheEntry, SummaryLease
 from app.models.tenancy import Organization, OrganizationMembership, Team, User
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "PersonalAPIKey",
     "RateLimitCounter",
     "SummaryCacheEntry",
+    "SummaryLease",
     "Team",
     "User",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 from sqlalchemy import ForeignKey, String, text
@@ -23,6 +24,23 @@ class SummaryCacheEntry(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=text("now()"))
     expires_at: Mapped[dt.datetime] = mapped_column(index=True)
+
+
+class SummaryLease(Base):
+    """Who is computing a cache key's summary right now (single flight, SPEC §5.8).
+
+    Taken and released in short committed transactions, so no pooled connection is held while
+    the provider thinks; a lease whose holder died expires and can be taken over.
+    """
+
+    __tablename__ = "summary_leases"
+
+    team_id: Mapped[int] = mapped_column(
+        ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
+    )
+    cache_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[uuid.UUID]
+    expires_at: Mapped[dt.datetime]
 
 
 class RateLimitCounter(Base):

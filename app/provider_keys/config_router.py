@@ -67,7 +67,7 @@ async def set_active_key(
 
 
 @models_router.get(
-    "/", response_model=schemas.ModelList, responses=error_responses(400, 401, 403, 404, 502)
+    "/", response_model=schemas.ModelList, responses=error_responses(400, 401, 403, 404, 429, 502)
 )
 async def list_llm_models(
     context: ProviderKeyRead,

@@ -84,7 +84,8 @@ async def list_models(
     adapter = get_adapter(provider)
     await service.release()
     try:
-        live = await adapter.list_models(service.client, credentials)
+        with service.slots.hold(service.context.team_id):
+            live = await adapter.list_models(service.client, credentials)
     except ProviderAuthError:
         # The key's new state must outlive the error response: commit it on its own.
         await service.repo.save(
@@ -102,5 +103,8 @@ async def list_models(
             status_code=502,
             code="provider_error",
         ) from None
+    # A provider listing a million models is cut to MAX_MODELS (curated ids first), so neither
+    # the cached row nor the response grows with what the provider sends.
+    live = order_live_models(provider, live)[: service.settings.max_models]
     await service.repo.cache_models(key.id, live, utcnow())
-    return _entries(service, provider, order_live_models(provider, live))
+    return _entries(service, provider, live)

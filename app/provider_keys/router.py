@@ -22,7 +22,7 @@ validations_router = api_router(f"{PREFIX}/provider_key_validations", "Provider 
 
 KeyId = Annotated[str, Path(alias="id", description="The provider key's id (UUID).")]
 READ_ERRORS = error_responses(401, 403, 404)
-WRITE_ERRORS = error_responses(400, 401, 403, 404, 413, 415)
+WRITE_ERRORS = error_responses(400, 401, 403, 404, 413, 415, 429)  # 429: PROVIDER_CALLS_PER_TEAM
 
 
 def _service(request: Request, session: Any, context: TeamContext) -> ProviderKeyService:
@@ -91,7 +91,11 @@ async def delete_provider_key(
     return Response(status_code=204)
 
 
-@router.post("/{id}/validate/", response_model=schemas.ProviderKeyRead, responses=READ_ERRORS)
+@router.post(
+    "/{id}/validate/",
+    response_model=schemas.ProviderKeyRead,
+    responses=error_responses(401, 403, 404, 429),
+)
 async def validate_provider_key(
     context: ProviderKeyWrite, request: Request, session: SessionDep, key_id: KeyId
 ) -> dict[str, Any]:
@@ -106,7 +110,7 @@ async def validate_provider_key(
     "/",
     status_code=201,
     response_model=schemas.KeyValidationRead,
-    responses=error_responses(400, 401, 403, 404, 413, 415),
+    responses=error_responses(400, 401, 403, 404, 413, 415, 429),
 )
 async def create_provider_key_validation(
     context: ProviderKeyWrite,

@@ -26,6 +26,7 @@ from app.provider_keys.checks import Connection, check_key_format, checked_conne
 from app.provider_keys.repository import ProviderKeyRepository
 from app.provider_keys.schemas import ProviderKeyCreate, ProviderKeyUpdate
 from app.providers.base import Credentials, KeyCheck, KeyState
+from app.providers.limits import TeamSlots
 from app.providers.registry import credentials_for, get_adapter
 from app.schemas import user_basic
 from app.settings import Settings
@@ -77,13 +78,21 @@ class ProviderKeyService:
     box: SecretBox
     client: httpx.AsyncClient
     context: TeamContext
+    slots: TeamSlots
 
     @classmethod
     def from_request(
         cls, request: Request, session: AsyncSession, context: TeamContext
     ) -> ProviderKeyService:
         state = request.app.state
-        return cls(session, state.settings, state.secret_box, state.http_client, context)
+        return cls(
+            session,
+            state.settings,
+            state.secret_box,
+            state.http_client,
+            context,
+            state.provider_slots,
+        )
 
     @property
     def repo(self) -> ProviderKeyRepository:
@@ -150,7 +159,8 @@ class ProviderKeyService:
             api_version=connection.api_version,
         )
         await self.release()
-        return await get_adapter(provider).validate_key(self.client, credentials)
+        with self.slots.hold(self.context.team_id):
+            return await get_adapter(provider).validate_key(self.client, credentials)
 
     async def _validated(self, provider: str, api_key: str, connection: Connection) -> None:
         """Format, then a live call; anything but `ok` is a 400 on `api_key`."""
@@ -269,7 +279,8 @@ class ProviderKeyService:
             await self.session.flush()
             return key
         await self.release()
-        result = await get_adapter(key.provider).validate_key(self.client, credentials)
+        with self.slots.hold(self.context.team_id):
+            result = await get_adapter(key.provider).validate_key(self.client, credentials)
         key = await self.get(key_id)
         key.state = result.state.value
         key.error_message = result.error_message

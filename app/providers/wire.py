@@ -3,6 +3,7 @@ validation outcome, and pulling a JSON object out of a model's text answer."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -12,7 +13,7 @@ from typing import Any
 import httpx
 
 from app import metrics
-from app.http import UnsafeURLError, ensure_public_url, pin_extension
+from app.http import UnsafeURLError, call_limits, ensure_public_url, pin_extension
 from app.providers.base import (
     Credentials,
     KeyCheck,
@@ -80,24 +81,39 @@ async def send(
     check_status: bool = True,
 ) -> httpx.Response:
     """One provider call; transport failures become ProviderError, never an httpx exception."""
+    deadline, max_bytes = call_limits(client)
     extra: dict[str, Any] = {}
-    if credentials.public_only:
-        try:
-            addresses = await ensure_public_url(url)
-        except UnsafeURLError as exc:
-            raise ProviderURLNotAllowed(str(exc)) from None
-        # Connect to what was just checked: no second lookup, no rebinding window.
-        extra["extensions"] = pin_extension(url, addresses)
     if request_timeout is not None:
+        # A completion may think longer than PROVIDER_TIMEOUT_SECONDS between bytes.
+        deadline = request_timeout
         extra["timeout"] = httpx.Timeout(request_timeout)
     started = time.perf_counter()
-    outcome = "aborted"  # cancelled (client gone, deadline) or an unexpected error
+    outcome = "aborted"  # cancelled (client gone) or an unexpected error
     try:
-        response = await client.request(
-            method, url, headers=headers, params=params, json=body, **extra
-        )
+        # The deadline covers the whole call (the URL check's lookup and the body included):
+        # httpx's own timeouts count per read.
+        async with asyncio.timeout(deadline):
+            if credentials.public_only:
+                try:
+                    addresses = await ensure_public_url(url)
+                except UnsafeURLError as exc:
+                    outcome = "invalid_request"
+                    raise ProviderURLNotAllowed(str(exc)) from None
+                # Connect to what was just checked: no second lookup, no rebinding window.
+                extra["extensions"] = pin_extension(url, addresses)
+            response = await _capped_request(
+                client,
+                name,
+                max_bytes,
+                method,
+                url,
+                headers=headers,
+                params=params,
+                json=body,
+                **extra,
+            )
         outcome = _outcome(response.status_code)
-    except httpx.TimeoutException:
+    except (TimeoutError, httpx.TimeoutException):
         outcome = "timeout"
         raise ProviderTimeout(f"{name} did not answer in time") from None
     except httpx.HTTPError:
@@ -125,6 +141,30 @@ def _outcome(status: int) -> str:
     if status == 429:
         return "rate_limited"
     return "server_error" if status >= 500 else "client_error"
+
+
+# Describe the body as it was, not as it travelled: it is already decoded and complete.
+_TRANSFER_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+
+
+async def _capped_request(
+    client: httpx.AsyncClient, name: str, max_bytes: int, method: str, url: str, **kwargs: Any
+) -> httpx.Response:
+    """The response, its (decoded) body read in full unless it grows past `max_bytes`."""
+    async with client.stream(method, url, **kwargs) as streamed:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in streamed.aiter_bytes():
+            size += len(chunk)
+            if size > max_bytes:
+                raise ProviderBadResponse(
+                    f"{name} sent a response larger than {max_bytes} bytes; it was not read"
+                )
+            chunks.append(chunk)
+    headers = [(k, v) for k, v in streamed.headers.items() if k.lower() not in _TRANSFER_HEADERS]
+    return httpx.Response(
+        streamed.status_code, headers=headers, content=b"".join(chunks), request=streamed.request
+    )
 
 
 def json_body(response: httpx.Response, name: str) -> Any:

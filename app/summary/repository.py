@@ -1,4 +1,4 @@
-"""SQL of the summary: the shared cache, its advisory lock, throttle counters, trial usage.
+"""SQL of the summary: the shared cache, its single-flight lease, throttle counters, trial usage.
 
 Every time is PostgreSQL's `clock_timestamp()`, so replicas with drifting clocks still agree
 on windows and expiry.
@@ -7,8 +7,8 @@ on windows and expiry.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import math
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import EvaluationConfig, SummaryCacheEntry
+from app.models import EvaluationConfig, SummaryCacheEntry, SummaryLease
 
 _COUNT_HIT = text(
     """
@@ -61,12 +61,6 @@ def retry_after(windows: list[WindowCount], limits: dict[str, int]) -> int | Non
     """Seconds until every exceeded window has ended, or None when all are within limits."""
     exceeded = [w.seconds_left for w in windows if w.count > limits[w.bucket]]
     return max(1, math.ceil(max(exceeded))) if exceeded else None
-
-
-def lock_id(team_id: int, cache_key: str) -> int:
-    """A signed 64-bit advisory lock id for one team's cache key."""
-    digest = hashlib.sha256(f"evaluation-summary|{team_id}|{cache_key}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 class SummaryCache:
@@ -124,20 +118,43 @@ class SummaryCache:
         assert isinstance(moment, dt.datetime)
         return moment
 
-    async def lock(self, cache_key: str, timeout_seconds: float) -> None:
-        """Hold the key's transaction-level advisory lock (waiting at most `timeout_seconds`).
 
-        Released when this session's transaction ends, so a crashed request never leaves it.
-        """
-        milliseconds = max(1, int(timeout_seconds * 1000))
-        await self.session.execute(
-            select(func.set_config("lock_timeout", f"{milliseconds}ms", True))
+class SummaryLeases:
+    """Single flight per cache key through a committed row (SPEC §5.8: concurrent identical
+    requests make one provider call). Each method is one statement in a short transaction the
+    caller commits at once; nobody holds a connection while the lease is held."""
+
+    def __init__(self, session: AsyncSession, team_id: int) -> None:
+        self.session = session
+        self.team_id = team_id
+
+    async def take(self, cache_key: str, holder: uuid.UUID, seconds: float) -> bool:
+        """Take the key's lease for `seconds`, unless someone else holds one that has not
+        expired. True when `holder` now holds it."""
+        expires = func.clock_timestamp() + func.make_interval(0, 0, 0, 0, 0, 0, float(seconds))
+        statement = (
+            insert(SummaryLease)
+            .values(team_id=self.team_id, cache_key=cache_key, holder=holder, expires_at=expires)
+            .on_conflict_do_update(
+                index_elements=[SummaryLease.team_id, SummaryLease.cache_key],
+                set_={"holder": holder, "expires_at": expires},
+                # An expired lease's holder died or overran its deadline: take it over.
+                where=SummaryLease.expires_at <= func.clock_timestamp(),
+            )
+            .returning(SummaryLease.holder)
         )
+        taken = await self.session.scalar(statement)
+        return taken == holder
+
+    async def release(self, cache_key: str, holder: uuid.UUID) -> None:
+        """Drop the lease if `holder` still holds it (a taken-over lease is left alone)."""
         await self.session.execute(
-            select(func.pg_advisory_xact_lock(lock_id(self.team_id, cache_key)))
+            delete(SummaryLease).where(
+                SummaryLease.team_id == self.team_id,
+                SummaryLease.cache_key == cache_key,
+                SummaryLease.holder == holder,
+            )
         )
-        # The wait budget was for the advisory lock only; later statements get the default.
-        await self.session.execute(select(func.set_config("lock_timeout", "5s", True)))
 
 
 async def count_trial_eval(session: AsyncSession, team_id: int) -> None:

@@ -2,14 +2,17 @@
 
 Transactions, in order: (1) the throttle count is committed at once, so it sticks whatever
 happens next; (2) reads happen in the request's session, whose transaction is then ended
-before the slow part; (3) the provider is called while a dedicated session holds the cache
-key's advisory lock, and the summary is cached in that same transaction, so a request waiting
-on the lock finds it on waking up; (4) bookkeeping (key use, trial count) is committed with
-the request.
+before the slow part; (3) one request per cache key takes a lease row (committed at once) and
+calls the provider holding no pooled connection, then caches the summary and drops the lease in
+one short transaction; identical requests poll cache and lease with short transactions and
+backoff until the summary appears or their deadline passes; (4) bookkeeping (key use, trial
+count) is committed with the request.
 """
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import hashlib
 import logging
 import time
@@ -20,7 +23,7 @@ from typing import Any
 
 import httpx
 from fastapi import Request
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import metrics
@@ -33,6 +36,7 @@ from app.models import EvaluationRun
 from app.provider_keys.repository import ProviderKeyRepository
 from app.provider_keys.service import credentials_for_key, mark_used
 from app.providers.base import Credentials
+from app.providers.limits import TeamSlots
 from app.providers.registry import credentials_for
 from app.settings import Settings
 from app.summary import repository as store
@@ -59,6 +63,11 @@ UNREADABLE_KEY = (
     "The team's active provider key can no longer be decrypted; enter the key again or "
     "activate another one."
 )
+# Waiters for an identical summary re-check every 50 ms at first, backing off to 1 s.
+POLL_FIRST_SECONDS = 0.05
+POLL_MAX_SECONDS = 1.0
+# A lease outlives its holder's deadline by this much, then anyone may take it over.
+LEASE_GRACE_SECONDS = 2.0
 CACHE_VERSION = "v1"  # bump when the prompt or response shape changes: old entries then miss
 
 
@@ -114,6 +123,7 @@ class SummaryService:
     box: SecretBox
     client: httpx.AsyncClient
     team_id: int
+    slots: TeamSlots
 
     @classmethod
     def from_request(
@@ -127,6 +137,7 @@ class SummaryService:
             state.secret_box,
             state.http_client,
             context.team_id,
+            state.provider_slots,
         )
 
     async def summarize(self, body: SummaryRequest) -> dict[str, Any]:
@@ -197,26 +208,61 @@ class SummaryService:
         runs: Sequence[EvaluationRun],
         deadline: float,
     ) -> tuple[dict[str, Any], bool]:
-        """The summary, and whether this request computed it (False: another request did)."""
-        async with self.sessionmaker() as lock_session:
-            cache = store.SummaryCache(lock_session, self.team_id)
-            waited_from = await cache.now()
-            try:
-                await cache.lock(key, max(0.001, deadline - time.monotonic()))
-            except DBAPIError as exc:
-                if getattr(exc.orig, "sqlstate", None) != "55P03":  # lock_not_available
-                    raise
-                raise timed_out("An identical summary", self.settings) from None
-            # Whoever held the lock may have just cached it; a forced refresh accepts only a
-            # summary computed after this request arrived.
-            since = waited_from if body.force_refresh else None
-            cached = await cache.get(key, created_since=since)
+        """The summary, and whether this request computed it (False: another request did).
+
+        Single flight through a committed lease row: every database step is a short
+        transaction of its own, so neither the holder (while the provider thinks) nor the
+        waiters (while they poll) keep a pooled connection.
+        """
+        holder = uuid.uuid4()
+        arrived: dt.datetime | None = None
+        pause = POLL_FIRST_SECONDS
+        while True:
+            async with self.sessionmaker() as session:
+                cache = store.SummaryCache(session, self.team_id)
+                leases = store.SummaryLeases(session, self.team_id)
+                arrived = arrived or await cache.now()
+                lease_for = max(0.0, deadline - time.monotonic()) + LEASE_GRACE_SECONDS
+                taken = await leases.take(key, holder, lease_for)
+                # Read after taking: a holder that just finished released its lease in the
+                # transaction that cached the summary, so this read sees that summary.
+                # A forced refresh accepts only a summary computed after it arrived.
+                since = arrived if body.force_refresh else None
+                cached = await cache.get(key, created_since=since)
+                if cached is not None and taken:
+                    await leases.release(key, holder)
+                await session.commit()
             if cached is not None:
                 return cached, False
-            answer = await ask_for_summary(
-                self.client, chosen.credentials, chosen.model, prompt, deadline, self.settings
-            )
+            if taken:
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise timed_out("An identical summary", self.settings)
+            await asyncio.sleep(min(pause, remaining))  # then one last look at the deadline
+            pause = min(pause * 2, POLL_MAX_SECONDS)
+        try:
+            with self.slots.hold(self.team_id):
+                answer = await ask_for_summary(
+                    self.client, chosen.credentials, chosen.model, prompt, deadline, self.settings
+                )
             summary = shape_summary(answer, runs, body.filter)
-            await cache.put(key, summary, self.settings.summary_cache_ttl_seconds)
-            await lock_session.commit()
-            return summary, True
+        except BaseException:
+            await self._give_up_lease(key, holder)
+            raise
+        async with self.sessionmaker() as session:
+            await store.SummaryCache(session, self.team_id).put(
+                key, summary, self.settings.summary_cache_ttl_seconds
+            )
+            await store.SummaryLeases(session, self.team_id).release(key, holder)
+            await session.commit()
+        return summary, True
+
+    async def _give_up_lease(self, key: str, holder: uuid.UUID) -> None:
+        """Let a waiter compute at once; if this fails too, the lease simply expires."""
+        try:
+            async with self.sessionmaker() as session:
+                await store.SummaryLeases(session, self.team_id).release(key, holder)
+                await session.commit()
+        except (SQLAlchemyError, OSError):
+            logger.warning("summary lease left to expire", extra={"team_id": self.team_id})

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from tests import database
+from tests.reliability import harness
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_left_running() -> Iterator[None]:
+    """Every server a test started is gone when the suite ends; leftovers are stopped, and
+    reported as an error of the run."""
+    yield
+    leftovers = harness.still_running()
+    harness.stop_processes(leftovers)
+    assert not leftovers, f"servers still running after the suite: {leftovers}"
 
 
 @pytest.fixture

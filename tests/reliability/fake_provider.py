@@ -11,6 +11,10 @@ rate_429    429 with Retry-After
 malformed   200 whose body is not JSON
 truncated   200 announcing more bytes than it sends, then the connection closes
 wrong_shape 200 chat completion whose content is JSON missing the required keys
+drip        200 whose body comes one byte every 0.5 s (no single read ever times out)
+
+A request whose bearer key starts with `sk-mode-<mode>-` is answered in that mode whatever
+`mode` says, so two teams can see two different providers at once.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ import json
 from collections import Counter
 from typing import Any
 
-MODES = ("ok", "slow", "error_500", "rate_429", "malformed", "truncated", "wrong_shape")
+MODES = ("ok", "slow", "error_500", "rate_429", "malformed", "truncated", "wrong_shape", "drip")
+DRIP_EVERY = 0.5
 SUMMARY = {
     "overall_assessment": "Most answers are correct and polite.",
     "pass_patterns": [],
@@ -68,35 +73,53 @@ class FakeProvider:
         assert task is not None
         self._handlers.add(task)
         try:
-            path = await self._read_request(reader)
+            path, key = await self._read_request(reader)
             if path is not None:
                 self.calls[path] += 1
-                await self._answer(path, reader, writer)
+                await self._answer(path, reader, writer, self._mode_for(key))
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
             pass
         finally:
             self._handlers.discard(task)
             writer.close()
 
+    def _mode_for(self, key: str) -> str:
+        if key.startswith("sk-mode-"):
+            mode = key.removeprefix("sk-mode-").split("-", 1)[0]
+            if mode in MODES:
+                return mode
+        return self.mode
+
     @staticmethod
-    async def _read_request(reader: asyncio.StreamReader) -> str | None:
+    async def _read_request(reader: asyncio.StreamReader) -> tuple[str | None, str]:
+        """The request's path and bearer key."""
         head = await reader.readuntil(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
         length = 0
+        key = ""
         for line in lines[1:]:
             name, _, value = line.partition(":")
             if name.strip().lower() == "content-length":
                 length = int(value.strip())
+            if name.strip().lower() == "authorization":
+                key = value.strip().removeprefix("Bearer ")
         if length:
             await reader.readexactly(length)
         parts = lines[0].split(" ")
-        return parts[1].split("?")[0] if len(parts) > 1 else None
+        return (parts[1].split("?")[0] if len(parts) > 1 else None), key
 
     async def _answer(
-        self, path: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self, path: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, mode: str
     ) -> None:
         chat = path.endswith("/chat/completions")
-        mode = self.mode
+        if mode == "drip":
+            head = "HTTP/1.1 200 X\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n"
+            writer.write(head.encode())
+            for _ in range(200):
+                writer.write(b" ")
+                await writer.drain()
+                await asyncio.sleep(DRIP_EVERY)
+            return
         if mode == "slow":
             await reader.read()  # returns when the client hangs up
             return

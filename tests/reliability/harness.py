@@ -8,6 +8,7 @@ many concurrent httpx clients that record every outcome instead of raising.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -20,10 +21,65 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 from cryptography.fernet import Fernet
 
 from app.db import create_engine, create_sessionmaker
 from tests.factories import make_identity
+
+
+@dataclass(frozen=True)
+class StartedProcess:
+    """A server process a test started; `created` tells it from a later one reusing the pid."""
+
+    what: str
+    pid: int
+    created: float
+
+
+STARTED: list[StartedProcess] = []
+
+
+def track(what: str, pid: int) -> None:
+    """Record a process this suite started, for the check at the end of the session."""
+    try:
+        created = psutil.Process(pid).create_time()
+    except psutil.NoSuchProcess:
+        return
+    STARTED.append(StartedProcess(what, pid, created))
+
+
+def still_running() -> list[StartedProcess]:
+    alive = []
+    for started in STARTED:
+        try:
+            process = psutil.Process(started.pid)
+            if process.create_time() == started.created and process.status() not in (
+                psutil.STATUS_ZOMBIE,
+                psutil.STATUS_DEAD,
+            ):
+                alive.append(started)
+        except psutil.NoSuchProcess:
+            continue
+    return alive
+
+
+def stop_processes(leftovers: list[StartedProcess]) -> None:
+    """Terminate (then kill) leftovers and their children, so a failed run cleans up too."""
+    processes = []
+    for started in leftovers:
+        try:
+            process = psutil.Process(started.pid)
+            processes += [*process.children(recursive=True), process]
+        except psutil.NoSuchProcess:
+            continue
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.terminate()
+    _, alive = psutil.wait_procs(processes, timeout=10)
+    for process in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
 
 
 def free_port() -> int:
@@ -65,6 +121,7 @@ async def serving(
             stdout=log,
             stderr=asyncio.subprocess.STDOUT,
         )
+    track(f"llma serve on port {port}", process.pid)
     service = Service(base=f"http://127.0.0.1:{port}", log_path=log_path, process=process)
     try:
         await _wait_healthy(service)
@@ -75,6 +132,8 @@ async def serving(
             try:
                 await asyncio.wait_for(process.wait(), timeout=20)
             except TimeoutError:
+                # Its workers first: killing the supervisor alone would orphan them.
+                stop_processes([StartedProcess("llma serve", process.pid, 0.0)])
                 process.kill()
                 await process.wait()
 

@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 
 from app.embedded_pg import start_embedded_postgres
 from tests import database
+from tests.reliability import harness
 from tests.reliability.harness import Outcome, Recorder, Tenant, hammer, provision, serving
 
 pytestmark = pytest.mark.reliability
@@ -39,6 +40,12 @@ class OwnPostgres:
         socket_dir = make_url(server_url).query["host"]
         self.socket_dir = socket_dir if isinstance(socket_dir, str) else socket_dir[0]
         self.server_url = server_url
+        self.track()
+
+    def track(self) -> None:
+        """Register the running postmaster for the suite's end-of-session check."""
+        pid = int((self.pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+        harness.track(f"PostgreSQL in {self.pgdata}", pid)
 
     def pg_ctl(self, *args: str) -> None:
         from pgserver._commands import POSTGRES_BIN_PATH
@@ -60,6 +67,7 @@ class OwnPostgres:
             "-w", "-o", '-h ""', "-o", f"-k {self.socket_dir}", "-l", str(self.pgdata / "log"),
             "start",
         )  # fmt: skip
+        self.track()
 
 
 @pytest.fixture
@@ -71,8 +79,10 @@ async def own_postgres() -> AsyncIterator[tuple[OwnPostgres, str]]:
         await database.alembic(url, "upgrade", "head")
         yield postgres, url
     finally:
-        if not (postgres.pgdata / "postmaster.pid").exists():
-            await asyncio.to_thread(postgres.start)  # so that pgserver can stop it cleanly
+        # pgserver stops only the postmaster it started itself; after a restart by pg_ctl
+        # it would leave the new one running (and delete its data folder from under it).
+        if (postgres.pgdata / "postmaster.pid").exists():
+            await asyncio.to_thread(postgres.stop)
         await asyncio.to_thread(postgres.server.cleanup)
         shutil.rmtree(folder, ignore_errors=True)
 

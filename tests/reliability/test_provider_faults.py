@@ -29,6 +29,8 @@ RATE_LIMITED = "Rate limited, please try again later"
 # mode → (state, error_message) of a key validation (SPEC §6)
 VALIDATION = {
     "slow": ("error", COULD_NOT_CONNECT),
+    # One byte every 0.5 s: each read is quick, the whole call is cut at the deadline.
+    "drip": ("error", COULD_NOT_CONNECT),
     "error_500": ("error", "OpenAI is unavailable (HTTP 500)"),
     "rate_429": ("error", RATE_LIMITED),
     "malformed": ("error", "OpenAI returned a response that is not JSON"),
@@ -141,6 +143,7 @@ async def test_revalidating_and_listing_models_map_the_fault(rig: Rig, mode: str
 # once; a timeout and a 429 are not (SPEC §5.8).
 SUMMARY_FAULTS = {
     "slow": (504, "provider_timeout", 1),
+    "drip": (504, "provider_timeout", 1),
     "error_500": (502, "provider_unavailable", 2),
     "rate_429": (502, "provider_rate_limited", 1),
     "malformed": (502, "provider_bad_output", 2),

@@ -1,7 +1,7 @@
 """Concurrent identical summaries make one provider call, with real commits (as across replicas).
 
 These tests do not run inside the per-test rolled-back transaction: the app gets its own
-sessionmaker on the real engine, so each request commits, and the advisory lock is contended
+sessionmaker on the real engine, so each request commits, and the lease row is contended
 between separate connections, as between two replicas. Everything created is deleted after.
 """
 
@@ -16,14 +16,15 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import create_sessionmaker
 from app.http import create_http_client
 from app.main import create_app
-from app.models import EvaluationRun, Organization, User
+from app.models import EvaluationRun, Organization, SummaryLease, User
+from app.providers.limits import TeamSlots
 from app.settings import Settings
-from app.summary.repository import lock_id
 from app.summary.service import cache_key
 from tests.evaluations.helpers import add_provider_key
 from tests.factories import Identity, make_identity
@@ -115,10 +116,7 @@ async def test_a_failed_computation_lets_the_waiter_try(committed: Committed) ->
     assert len(committed.fake.calls) == 2
 
 
-async def test_waiting_for_the_lock_counts_against_the_timeout(
-    committed: Committed, engine: AsyncEngine
-) -> None:
-    """Another replica holds the cache key's lock for too long: 504, no provider call."""
+async def _cache_key_of(committed: Committed, engine: AsyncEngine) -> str:
     evaluation_id = uuid.UUID(committed.seeded.evaluation_id)
     async with create_sessionmaker(engine)() as session:
         runs = (
@@ -126,17 +124,97 @@ async def test_waiting_for_the_lock_counts_against_the_timeout(
                 select(EvaluationRun).where(EvaluationRun.evaluation_id == evaluation_id)
             )
         ).all()
-    held = lock_id(committed.identity.team.id, cache_key(evaluation_id, "all", runs))
-    app = committed.client._transport.app  # type: ignore[attr-defined]
-    app.state.settings = app.state.settings.model_copy(update={"summary_timeout_seconds": 0.5})
-    async with engine.connect() as other_replica:
-        await other_replica.execute(select(func.pg_advisory_lock(held)))
-        try:
-            response = await committed.client.post(
-                committed.seeded.url, json={"evaluation_id": str(evaluation_id)}
+    return cache_key(evaluation_id, "all", runs)
+
+
+async def _lease_held_elsewhere(
+    committed: Committed, engine: AsyncEngine, key: str, seconds: float
+) -> None:
+    """Another replica's lease on the key, committed, expiring in `seconds`."""
+    async with create_sessionmaker(engine)() as session:
+        await session.execute(
+            insert(SummaryLease).values(
+                team_id=committed.identity.team.id,
+                cache_key=key,
+                holder=uuid.uuid4(),
+                expires_at=func.clock_timestamp()
+                + func.make_interval(0, 0, 0, 0, 0, 0, float(seconds)),
             )
-        finally:
-            await other_replica.execute(select(func.pg_advisory_unlock(held)))
+        )
+        await session.commit()
+
+
+def _settings_of(committed: Committed, **update: Any) -> None:
+    app = committed.client._transport.app  # type: ignore[attr-defined]
+    app.state.settings = app.state.settings.model_copy(update=update)
+
+
+async def test_waiting_for_the_lease_counts_against_the_timeout(
+    committed: Committed, engine: AsyncEngine
+) -> None:
+    """Another replica holds the cache key's lease for too long: 504, no provider call."""
+    await _lease_held_elsewhere(committed, engine, await _cache_key_of(committed, engine), 60)
+    _settings_of(committed, summary_timeout_seconds=0.5)
+    response = await committed.client.post(
+        committed.seeded.url, json={"evaluation_id": committed.seeded.evaluation_id}
+    )
     assert response.status_code == 504, response.text
     assert response.json()["code"] == "provider_timeout"
     assert committed.fake.calls == []
+
+
+async def test_an_expired_lease_is_taken_over(committed: Committed, engine: AsyncEngine) -> None:
+    """A holder that died leaves its lease; once it expires, a waiter computes the summary."""
+    key = await _cache_key_of(committed, engine)
+    await _lease_held_elsewhere(committed, engine, key, 0.3)
+    response = await committed.client.post(
+        committed.seeded.url, json={"evaluation_id": committed.seeded.evaluation_id}
+    )
+    assert response.status_code == 200, response.text
+    assert len(committed.fake.calls) == 1
+    async with create_sessionmaker(engine)() as session:
+        left = await session.scalar(
+            select(func.count()).select_from(SummaryLease).where(SummaryLease.cache_key == key)
+        )
+    assert left == 0  # released with the cached summary
+
+
+async def test_waiters_hold_no_pooled_connection(committed: Committed, engine: AsyncEngine) -> None:
+    """Identical requests waiting for one slow computation leave the pool free: the holder
+    calls the provider and the waiters poll, all without a checked-out connection."""
+    committed.fake.delay = 1.5
+    request = {"evaluation_id": committed.seeded.evaluation_id}
+    pending = [
+        asyncio.create_task(committed.client.post(committed.seeded.url, json=request))
+        for _ in range(8)
+    ]
+    await asyncio.sleep(0.8)  # all of them are past their reads, one is at the provider
+    checked_out = engine.sync_engine.pool.checkedout()  # type: ignore[attr-defined]
+    responses = await asyncio.gather(*pending)
+    assert [r.status_code for r in responses] == [200] * 8
+    assert len(committed.fake.calls) == 1
+    assert checked_out == 0
+
+
+async def test_provider_calls_beyond_the_team_cap_get_429(committed: Committed) -> None:
+    """Different cache keys each call the provider; past PROVIDER_CALLS_PER_TEAM: 429."""
+    app = committed.client._transport.app  # type: ignore[attr-defined]
+    app.state.provider_slots = TeamSlots(per_team=2, retry_after_seconds=3)
+    committed.fake.delay = 1.0
+    responses = await asyncio.gather(
+        *(
+            committed.client.post(
+                committed.seeded.url,
+                json={"evaluation_id": committed.seeded.evaluation_id, "filter": name},
+            )
+            for name in ("all", "pass", "fail")
+        )
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200, 200, 429], [r.text for r in responses]
+    throttled = next(r for r in responses if r.status_code == 429)
+    assert throttled.headers["retry-after"] == "3"
+    assert throttled.json()["type"] == "throttled_error"
+    assert throttled.json()["error"] == throttled.json()["detail"]
+    assert len(committed.fake.calls) == 2
+    assert app.state.provider_slots.in_use(committed.identity.team.id) == 0
