@@ -135,8 +135,8 @@ async def test_a_huge_model_list_is_cut_to_max_models(
 
     ids = [model["id"] for model in first.json()["models"]]
     assert first.status_code == 200, first.text
-    # Exactly what the key reaches (none of it curated here), sorted, cut to MAX_MODELS.
-    assert ids == [f"model-{n:04d}" for n in range(10)]
+    # Exactly what the key reaches, its curated id first, then sorted, cut to MAX_MODELS.
+    assert ids == ["gpt-4.1-mini", *(f"model-{n:04d}" for n in range(9))]
     assert cached.json() == first.json()
 
 
