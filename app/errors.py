@@ -5,7 +5,7 @@ APIError                      {"type", "code", "detail", "attr"} with a status
 ├── NotAuthenticated          401 authentication_error
 ├── PermissionDenied          403 authentication_error
 ├── NotFound                  404 invalid_request
-├── MethodNotAllowed          405 invalid_request (empty body)
+├── MethodNotAllowed          405 invalid_request (+ Allow; empty body for a refused hard delete)
 ├── PayloadTooLarge           413 invalid_request
 ├── UnsupportedMediaType      415 invalid_request
 ├── Throttled                 429 throttled_error (+ Retry-After)
@@ -89,6 +89,14 @@ class MethodNotAllowed(APIError):
     type = "invalid_request"
     code = "method_not_allowed"
     default_detail = "Method not allowed."
+
+    def __init__(self, method: str | None = None, *, allow: str = "", empty_body: bool = False):
+        super().__init__(
+            f'Method "{method}" not allowed.' if method else None,
+            headers={"Allow": allow} if allow else None,
+        )
+        # SPEC §4: DELETE on datasets, items and evaluations answers 405 with no body.
+        self.empty_body = empty_body
 
 
 class PayloadTooLarge(APIError):
@@ -244,7 +252,7 @@ class APIErrorCarrier(ValueError):
 
 
 def render(error: APIError) -> Response:
-    if isinstance(error, MethodNotAllowed):
+    if isinstance(error, MethodNotAllowed) and error.empty_body:
         return Response(status_code=405, headers=error.headers)
     return JSONResponse(error.body(), status_code=error.status_code, headers=error.headers)
 
@@ -274,6 +282,10 @@ _STATUS_ERRORS: dict[int, type[APIError]] = {
 
 async def _http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 405:
+        # A method no route of the path knows (TRACE, …): Starlette names the allowed ones.
+        allow = (exc.headers or {}).get("Allow", "")
+        return render(MethodNotAllowed(request.method, allow=allow))
     error_cls = _STATUS_ERRORS.get(exc.status_code)
     if error_cls is None:
         error = APIError(str(exc.detail))
