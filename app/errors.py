@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from app.jsonutil import JSONResponse
 
@@ -283,9 +284,8 @@ _STATUS_ERRORS: dict[int, type[APIError]] = {
 async def _http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 405:
-        # A method no route of the path knows (TRACE, …): Starlette names the allowed ones.
-        allow = (exc.headers or {}).get("Allow", "")
-        return render(MethodNotAllowed(request.method, allow=allow))
+        # A method no route of the path knows (TRACE, …).
+        return render(MethodNotAllowed(request.method, allow=_served_methods(request)))
     error_cls = _STATUS_ERRORS.get(exc.status_code)
     if error_cls is None:
         error = APIError(str(exc.detail))
@@ -293,6 +293,18 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
         error.type = "server_error" if exc.status_code >= 500 else "invalid_request"
         return render(error)
     return render(error_cls())
+
+
+def _served_methods(request: Request) -> str:
+    """The methods the routes of this path serve (not their 405 catch-alls), for `Allow`."""
+    served: set[str] = set()
+    for route in request.app.router.routes:
+        if getattr(getattr(route, "endpoint", None), "refuses_method", False):
+            continue
+        if route.matches(request.scope)[0] is not Match.NONE:
+            served |= set(getattr(route, "methods", None) or ())
+    order = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE")
+    return ", ".join(method for method in order if method in served)
 
 
 def database_unavailable(cause: BaseException) -> UpstreamError:
