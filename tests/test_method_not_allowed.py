@@ -73,7 +73,9 @@ async def test_hard_delete_is_an_empty_405_with_allow(
     assert response.headers["allow"] == allow
 
 
-async def test_method_is_checked_before_the_query(api: httpx.AsyncClient, identity: Identity) -> None:
+async def test_method_is_checked_before_the_query(
+    api: httpx.AsyncClient, identity: Identity
+) -> None:
     team = identity.team.id
     response = await api.put(f"/api/environments/{team}/llm_analytics/models/?provider=openai")
     assert response.status_code == 405, response.text
@@ -95,7 +97,8 @@ async def test_405_comes_after_auth_scope_and_team(
     assert (await client.put(url, headers=reader)).status_code == 403
     foreign = f"/api/environments/{other.team.id}/datasets/"
     assert (await client.put(foreign, headers=identity.headers)).status_code == 403
-    assert (await client.put("/api/environments/999999/datasets/", headers=identity.headers)).status_code == 404
+    missing = "/api/environments/999999/datasets/"
+    assert (await client.put(missing, headers=identity.headers)).status_code == 404
 
 
 async def test_summary_413_carries_error(api: httpx.AsyncClient, identity: Identity) -> None:
@@ -118,9 +121,7 @@ async def test_summary_413_carries_error(api: httpx.AsyncClient, identity: Ident
     body = response.json()
     assert body["error"] == body["detail"]
     # Other endpoints keep the plain error shape.
-    response = await api.post(
-        f"/api/environments/{identity.team.id}/datasets/", content=chunks()
-    )
+    response = await api.post(f"/api/environments/{identity.team.id}/datasets/", content=chunks())
     assert response.status_code == 413
     assert "error" not in response.json()
 
@@ -130,5 +131,6 @@ async def test_unknown_method_is_a_json_405(api: httpx.AsyncClient, identity: Id
     assert response.status_code == 405
     assert response.json()["detail"] == 'Method "TRACE" not allowed.'
     assert response.headers["allow"] == "GET, POST"
-    response = await api.request("TRACE", f"/api/environments/{identity.team.id}/datasets/{SOME_ID}")
+    one = f"/api/environments/{identity.team.id}/datasets/{SOME_ID}"
+    response = await api.request("TRACE", one)
     assert response.headers["allow"] == "GET, PATCH"

@@ -171,7 +171,7 @@ class DatasetRepository:
     async def update(self, dataset: Dataset, values: dict[str, Any]) -> Dataset:
         _assign(dataset, values)
         # Stamped by the database as it writes (every PATCH moves it, even one changing nothing).
-        dataset.updated_at = NEXT_UPDATED_AT  # type: ignore[assignment]
+        dataset.updated_at = NEXT_UPDATED_AT
         await self.session.flush()
         return dataset
 
@@ -279,6 +279,6 @@ class DatasetItemRepository:
 
     async def update(self, item: DatasetItem, values: dict[str, Any]) -> DatasetItem:
         _assign(item, values)
-        item.updated_at = NEXT_UPDATED_AT  # type: ignore[assignment]
+        item.updated_at = NEXT_UPDATED_AT
         await self.session.flush()
         return item

@@ -128,10 +128,13 @@ class EvaluationRepository:
         )
 
     async def provider_key(self, key_id: uuid.UUID) -> LLMProviderKey | None:
+        """The team's key, held against a concurrent DELETE until this transaction ends (FOR
+        KEY SHARE): the evaluation's foreign key to it cannot fail; a deleted key reads as None."""
         return await self.session.scalar(
-            select(LLMProviderKey).where(
-                LLMProviderKey.id == key_id, LLMProviderKey.team_id == self.team_id
-            )
+            select(LLMProviderKey)
+            .where(LLMProviderKey.id == key_id, LLMProviderKey.team_id == self.team_id)
+            .with_for_update(read=True, key_share=True)
+            .execution_options(populate_existing=True)
         )
 
     async def add(self, evaluation: Evaluation) -> None:
@@ -148,9 +151,10 @@ class EvaluationRepository:
         """Insert a batch in one statement; ids already stored in this evaluation are skipped
         and sorted into duplicates (the same run again) and conflicts (other content)."""
         now = utcnow()
+        ids = [run.id or uuid7() for run in runs]
         rows = [
             {
-                "id": run.id or uuid7(),
+                "id": run_id,
                 "team_id": self.team_id,
                 "evaluation_id": evaluation_id,
                 "generation_id": run.generation_id,
@@ -161,7 +165,7 @@ class EvaluationRepository:
                 "timestamp": run.timestamp or now,
                 "created_at": now,
             }
-            for run in runs
+            for run, run_id in zip(runs, ids, strict=True)
         ]
         # ON CONFLICT DO NOTHING makes retries safe, also for ids repeated within a batch (the
         # first of them is stored). The key is (team, evaluation, id): no other team's or
@@ -181,11 +185,11 @@ class EvaluationRepository:
         created = set((await self.session.execute(statement)).scalars())
         outcome = RunOutcome(created=len(created))
         skipped: list[tuple[RunIn, uuid.UUID]] = []
-        for run, row in zip(runs, rows, strict=True):
-            if row["id"] in created:
-                created.discard(row["id"])  # a later run with this id was skipped
+        for run, run_id in zip(runs, ids, strict=True):
+            if run_id in created:
+                created.discard(run_id)  # a later run with this id was skipped
             else:
-                skipped.append((run, row["id"]))
+                skipped.append((run, run_id))
         if not skipped:
             return outcome
         stored = {

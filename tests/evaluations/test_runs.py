@@ -192,7 +192,8 @@ async def test_same_id_with_other_content_is_a_conflict(
 
 
 @pytest.mark.parametrize(
-    "timestamp", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+00:01"]
+    "timestamp",
+    ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+00:01"],
 )
 async def test_out_of_range_timestamp_is_400(
     api: httpx.AsyncClient, identity: Identity, evaluation: dict[str, Any], timestamp: str

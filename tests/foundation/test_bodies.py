@@ -124,7 +124,8 @@ async def test_deep_values_in_items_and_evaluations_are_400(
         nested_text(1000),
         nested_text(70),
     )
-    response = await api.post(f"/api/environments/{team}/dataset_items/", content=item, headers=JSON)
+    items = f"/api/environments/{team}/dataset_items/"
+    response = await api.post(items, content=item, headers=JSON)
     assert response.status_code == 400
     assert (response.json()["code"], response.json()["attr"]) == ("max_depth", "input")
 

@@ -4,61 +4,17 @@ acknowledged response's. Real commits (the app runs on its own sessionmaker, as 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 
 import httpx
-import pytest
-from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import create_sessionmaker
-from app.http import create_http_client
-from app.main import create_app
-from app.models import Organization, User
-from app.settings import Settings
+from tests.concurrency.conftest import Committed
 from tests.evaluations.helpers import add_provider_key
-from tests.factories import Identity, make_identity
 
 WRITERS = 40
 ROUNDS = 3
-
-
-@dataclass
-class Committed:
-    client: httpx.AsyncClient
-    identity: Identity
-    app: object
-
-    def url(self, path: str) -> str:
-        return f"/api/environments/{self.identity.team.id}/{path}"
-
-
-@pytest.fixture
-async def committed(engine: AsyncEngine, settings: Settings) -> AsyncIterator[Committed]:
-    sessionmaker = create_sessionmaker(engine)
-    application = create_app(settings)
-    application.state.engine = engine
-    application.state.sessionmaker = sessionmaker
-    application.state.http_client = create_http_client(settings)
-    async with sessionmaker() as session:
-        identity = await make_identity(session)
-        await session.commit()
-    try:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=application),
-            base_url="http://testserver",
-            headers=identity.headers,
-        ) as client:
-            yield Committed(client, identity, application)
-    finally:
-        await application.state.http_client.aclose()
-        async with sessionmaker() as session:
-            await session.execute(
-                delete(Organization).where(Organization.id == identity.organization.id)
-            )
-            await session.execute(delete(User).where(User.id == identity.user.id))
-            await session.commit()
 
 
 async def _check_order(
