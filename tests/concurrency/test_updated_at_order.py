@@ -14,7 +14,7 @@ from tests.concurrency.conftest import Committed
 from tests.evaluations.helpers import add_provider_key
 
 WRITERS = 40
-ROUNDS = 3
+ROUNDS = 6
 
 
 async def _check_order(
