@@ -20,6 +20,7 @@ from app.errors import APIError, UnsupportedMediaType, ValidationFailed
 # Deep enough for any real document, far below orjson's own limits (1024 to parse, 254 to
 # render: a response wraps a stored value in up to three more levels).
 MAX_JSON_DEPTH = 64
+FORM = "application/x-www-form-urlencoded"
 # Larger bodies are decoded in a worker thread, so the event loop keeps serving other requests.
 THREAD_THRESHOLD_BYTES = 64 * 1024
 NUL_DETAIL = "Null characters are not allowed."
@@ -41,6 +42,10 @@ def is_json(media: str) -> bool:
     return media in ("", "application/json") or media.endswith("+json")
 
 
+def is_decodable(media: str) -> bool:
+    return is_json(media) or media == FORM
+
+
 def decode(raw: bytes, media: str) -> tuple[Any, APIError | None]:
     """The body as a dict (`{}` when it is refused) and what is wrong with it, if anything."""
     if not raw.strip():
@@ -53,7 +58,7 @@ def decode(raw: bytes, media: str) -> tuple[Any, APIError | None]:
         parsed, error = _checked_json(raw, parsed)
         if error is not None:
             return {}, error
-    elif media == "application/x-www-form-urlencoded":
+    elif media == FORM:
         try:
             parsed = dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
         except UnicodeDecodeError:
@@ -63,12 +68,16 @@ def decode(raw: bytes, media: str) -> tuple[Any, APIError | None]:
             if where is not None:
                 return {}, nul_error(where)
     else:
-        return {}, UnsupportedMediaType(f'Unsupported media type "{media}" in request.')
+        return {}, unsupported(media)
     if not isinstance(parsed, dict):
         kind = type(parsed).__name__.replace("NoneType", "null")
         detail = f"Invalid data. Expected a dictionary, but got {kind}."
         return {}, ValidationFailed(detail, code="invalid")
     return parsed, None
+
+
+def unsupported(media: str) -> UnsupportedMediaType:
+    return UnsupportedMediaType(f'Unsupported media type "{media}" in request.')
 
 
 def nul_error(attr: str | None) -> ValidationFailed:

@@ -19,13 +19,19 @@ from fastapi import APIRouter, FastAPI, Path, Request, Response
 from fastapi import routing as fastapi_routing
 from fastapi.dependencies.models import Dependant
 
-from app.bodies import THREAD_THRESHOLD_BYTES, decode, is_json, media_type, nul_error
-from app.errors import APIError, MethodNotAllowed, UnsupportedMediaType, ValidationFailed
+from app.bodies import (
+    THREAD_THRESHOLD_BYTES,
+    decode,
+    is_decodable,
+    media_type,
+    nul_error,
+    unsupported,
+)
+from app.errors import APIError, MethodNotAllowed, ValidationFailed
 from app.openapi import operation_id
 
 DEFERRED_ERROR = "llma.deferred_error"
 PENDING_BODY = "llma.pending_body"
-FORM = "application/x-www-form-urlencoded"
 ALWAYS_ALLOWED_QUERY = frozenset({"format"})
 
 
@@ -54,20 +60,19 @@ async def _read_body(request: Request) -> Request:
     dependencies have run: it gets an empty dict here, which `validate_request` fills in.
     """
     raw = await request.body()
+    empty = not raw.strip()
     media = media_type(request.headers.get("content-type", ""))
     holder: dict[str, Any] = {}
-    if not raw.strip():
-        pass
-    elif is_json(media) or media == FORM:
+    if not empty and is_decodable(media):
         request.scope[PENDING_BODY] = (raw, media, holder)
-    else:
-        _defer(request, UnsupportedMediaType(f'Unsupported media type "{media}" in request.'))
+    elif not empty:
+        _defer(request, unsupported(media))
     # Hand FastAPI the (to be filled) dict: it will not decode the body itself.
     headers = [(k, v) for k, v in request.scope["headers"] if k != b"content-type"]
     headers.append((b"content-type", b"application/json"))
     scope = dict(request.scope, headers=headers)
     normalised = Request(scope, request.receive)
-    normalised._body = raw if raw.strip() else b"{}"
+    normalised._body = b"{}" if empty else raw
     normalised._json = holder
     return normalised
 
