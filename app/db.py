@@ -10,7 +10,7 @@ from typing import Annotated, Any, ClassVar
 
 import uuid_utils.compat as uuid_compat
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, MetaData, event, func
+from sqlalchemy import DateTime, Interval, MetaData, event, func, literal_column
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
@@ -47,10 +47,24 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+# `updated_at` is stamped by PostgreSQL as it writes the row, once any row lock is granted, and
+# always moves forward: a write acknowledged later never carries an earlier stamp than one that
+# committed before it. (A stamp taken in Python before the UPDATE waited for the lock could.)
+# `clock_timestamp()`, not `now()`: that is the start of the transaction.
+NEXT_UPDATED_AT = func.greatest(
+    literal_column("updated_at", DateTime(timezone=True))
+    + literal_column("interval '1 microsecond'", Interval()),
+    func.clock_timestamp(),
+    type_=DateTime(timezone=True),
+)
+
+
 class TimestampMixin:
+    # Read stamps computed by the database back with RETURNING as part of the flush.
+    __mapper_args__: ClassVar[dict[str, Any]] = {"eager_defaults": True}
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
     updated_at: Mapped[dt.datetime] = mapped_column(
-        default=utcnow, onupdate=utcnow, server_default=func.now()
+        default=utcnow, onupdate=NEXT_UPDATED_AT, server_default=func.now()
     )
 
 

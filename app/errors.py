@@ -5,7 +5,7 @@ APIError                      {"type", "code", "detail", "attr"} with a status
 ├── NotAuthenticated          401 authentication_error
 ├── PermissionDenied          403 authentication_error
 ├── NotFound                  404 invalid_request
-├── MethodNotAllowed          405 invalid_request (empty body)
+├── MethodNotAllowed          405 invalid_request (+ Allow; empty body for a refused hard delete)
 ├── PayloadTooLarge           413 invalid_request
 ├── UnsupportedMediaType      415 invalid_request
 ├── Throttled                 429 throttled_error (+ Retry-After)
@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from app.jsonutil import JSONResponse
 
@@ -89,6 +90,14 @@ class MethodNotAllowed(APIError):
     type = "invalid_request"
     code = "method_not_allowed"
     default_detail = "Method not allowed."
+
+    def __init__(self, method: str | None = None, *, allow: str = "", empty_body: bool = False):
+        super().__init__(
+            f'Method "{method}" not allowed.' if method else None,
+            headers={"Allow": allow} if allow else None,
+        )
+        # SPEC §4: DELETE on datasets, items and evaluations answers 405 with no body.
+        self.empty_body = empty_body
 
 
 class PayloadTooLarge(APIError):
@@ -244,7 +253,7 @@ class APIErrorCarrier(ValueError):
 
 
 def render(error: APIError) -> Response:
-    if isinstance(error, MethodNotAllowed):
+    if isinstance(error, MethodNotAllowed) and error.empty_body:
         return Response(status_code=405, headers=error.headers)
     return JSONResponse(error.body(), status_code=error.status_code, headers=error.headers)
 
@@ -274,6 +283,9 @@ _STATUS_ERRORS: dict[int, type[APIError]] = {
 
 async def _http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 405:
+        # A method no route of the path knows (TRACE, …).
+        return render(MethodNotAllowed(request.method, allow=_served_methods(request)))
     error_cls = _STATUS_ERRORS.get(exc.status_code)
     if error_cls is None:
         error = APIError(str(exc.detail))
@@ -281,6 +293,18 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
         error.type = "server_error" if exc.status_code >= 500 else "invalid_request"
         return render(error)
     return render(error_cls())
+
+
+def _served_methods(request: Request) -> str:
+    """The methods the routes of this path serve (not their 405 catch-alls), for `Allow`."""
+    served: set[str] = set()
+    for route in request.app.router.routes:
+        if getattr(getattr(route, "endpoint", None), "refuses_method", False):
+            continue
+        if route.matches(request.scope)[0] is not Match.NONE:
+            served |= set(getattr(route, "methods", None) or ())
+    order = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE")
+    return ", ".join(method for method in order if method in served)
 
 
 def database_unavailable(cause: BaseException) -> UpstreamError:

@@ -26,7 +26,30 @@ def _default(value: Any) -> Any:
 
 def dumps(value: Any) -> bytes:
     # orjson's own datetime format drops zero microseconds; ours always prints them.
-    return orjson.dumps(value, default=_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
+    try:
+        return orjson.dumps(value, default=_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
+    except orjson.JSONEncodeError:
+        # orjson refuses integers beyond 64 bits, which client JSON may hold (kept exactly).
+        return orjson.dumps(
+            _big_ints_spliced(value), default=_default, option=orjson.OPT_PASSTHROUGH_DATETIME
+        )
+
+
+_INT64 = range(-(2**63), 2**64)
+
+
+def _big_ints_spliced(value: Any) -> Any:
+    """A copy with every integer orjson cannot encode replaced by its exact JSON text.
+
+    Request bodies nest at most `app.bodies.MAX_JSON_DEPTH` levels, so recursion is shallow.
+    """
+    if type(value) is int:
+        return value if value in _INT64 else orjson.Fragment(str(value))
+    if isinstance(value, dict):
+        return {key: _big_ints_spliced(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_big_ints_spliced(item) for item in value]
+    return value
 
 
 class JSONResponse(StarletteJSONResponse):

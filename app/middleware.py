@@ -8,11 +8,13 @@ import time
 import uuid
 from typing import Any
 
+from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import metrics
 from app.errors import PayloadTooLarge, render
+from app.jsonutil import JSONResponse
 from app.logging import request_id_var
 from app.pagination import ORIGINAL_PATH
 
@@ -20,6 +22,8 @@ logger = logging.getLogger("app.access")
 
 _PROJECTS = re.compile(r"^/api/projects/")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
+# SPEC §5.8: every error of the summary endpoint also carries `error` (= `detail`).
+_ERROR_KEY_PATH = re.compile(r"^/api/environments/[^/]+/llm_analytics/evaluation_summary/$")
 
 
 class PathNormalizer:
@@ -64,7 +68,7 @@ class BodySizeLimit:
                 except ValueError:
                     declared = 0
                 if declared > self.max_bytes:
-                    await render(PayloadTooLarge())(scope, receive, send)
+                    await _too_large(scope)(scope, receive, send)
                     return
         received = 0
         too_large = False
@@ -90,11 +94,18 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except _BodyTooLarge:
             if not response_started:
-                await render(PayloadTooLarge())(scope, receive, send)
+                await _too_large(scope)(scope, receive, send)
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(PayloadTooLarge):
+    """Raised from `receive` inside the app, whose error handlers render it as any 413."""
+
+
+def _too_large(scope: Scope) -> Response:
+    error = PayloadTooLarge()
+    if not _ERROR_KEY_PATH.match(scope["path"]):
+        return render(error)
+    return JSONResponse({**error.body(), "error": error.detail}, status_code=error.status_code)
 
 
 class RequestContext:

@@ -2,9 +2,9 @@
 
 SPEC §3 fixes the order of checks: authentication, scope, team, method, content type, body and
 query validation. FastAPI would parse the body before running dependencies, so this route
-class reads and normalises the body up front but only *records* what is wrong with it; the team
-dependency (`app.auth.dependencies`) raises the recorded error once the caller is known to be
-allowed in. Bodies may be JSON or form-encoded, and an empty body reads as `{}`.
+class reads the body up front but decodes it (`app.bodies`) only when the team dependency
+(`app.auth.dependencies`) has let the caller in, then raises what is wrong with the body or the
+query. Bodies may be JSON or form-encoded, and an empty body reads as `{}`.
 """
 
 from __future__ import annotations
@@ -13,17 +13,25 @@ import inspect
 import re
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Annotated, Any
-from urllib.parse import parse_qsl
 
-import orjson
+import anyio.to_thread
 from fastapi import APIRouter, FastAPI, Path, Request, Response
 from fastapi import routing as fastapi_routing
 from fastapi.dependencies.models import Dependant
 
-from app.errors import APIError, MethodNotAllowed, UnsupportedMediaType, ValidationFailed
+from app.bodies import (
+    THREAD_THRESHOLD_BYTES,
+    decode,
+    is_decodable,
+    media_type,
+    nul_error,
+    unsupported,
+)
+from app.errors import APIError, MethodNotAllowed, ValidationFailed
 from app.openapi import operation_id
 
 DEFERRED_ERROR = "llma.deferred_error"
+PENDING_BODY = "llma.pending_body"
 ALWAYS_ALLOWED_QUERY = frozenset({"format"})
 
 
@@ -45,83 +53,62 @@ def raise_deferred_error(request: Request) -> None:
         raise error
 
 
-NUL_DETAIL = "Null characters are not allowed."
+async def _read_body(request: Request) -> Request:
+    """Read the body now, decode it only once the caller is let in (`validate_request`).
 
-
-def _nul_path(value: Any, path: str = "") -> str | None:
-    """Dotted path of the first string (or key) holding U+0000, which PostgreSQL cannot store."""
-    if isinstance(value, str):
-        return (path or None) if "\x00" in value else None
-    items: Iterable[tuple[Any, Any]]
-    if isinstance(value, dict):
-        items = value.items()
-    elif isinstance(value, list):
-        items = enumerate(value)
-    else:
-        return None
-    for key, child in items:
-        child_path = f"{path}.{key}" if path else str(key)
-        if isinstance(key, str) and "\x00" in key:
-            return child_path
-        found = _nul_path(child, child_path)
-        if found is not None:
-            return found
-    return None
-
-
-def _media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-
-
-async def _normalised_body(request: Request) -> Request:
+    FastAPI takes the object `request.json()` returns as the body and validates it after the
+    dependencies have run: it gets an empty dict here, which `validate_request` fills in.
+    """
     raw = await request.body()
-    media_type = _media_type(request)
-    parsed: Any
-    if not raw.strip():
-        parsed = {}
-    elif media_type in ("", "application/json") or media_type.endswith("+json"):
-        try:
-            parsed = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            _defer(request, ValidationFailed("JSON parse error.", code="parse_error"))
-            parsed = {}
-    elif media_type == "application/x-www-form-urlencoded":
-        try:
-            parsed = dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
-        except UnicodeDecodeError:
-            _defer(request, ValidationFailed("Form body is not valid UTF-8.", code="parse_error"))
-            parsed = {}
-    else:
-        _defer(
-            request,
-            UnsupportedMediaType(f'Unsupported media type "{media_type}" in request.'),
-        )
-        parsed = {}
-    if any(marker in raw for marker in (b"\\u0000", b"\x00", b"%00")):
-        where = _nul_path(parsed)
-        if where is not None:
-            _defer(
-                request,
-                ValidationFailed(NUL_DETAIL, code="null_characters_not_allowed", attr=where),
-            )
-    if not isinstance(parsed, dict):
-        _defer(
-            request,
-            ValidationFailed(
-                "Invalid data. Expected a dictionary, but got "
-                f"{type(parsed).__name__.replace('NoneType', 'null')}.",
-                code="invalid",
-            ),
-        )
-        parsed = {}
-    # Hand FastAPI the parsed object: it will not decode the body a second time.
+    empty = not raw.strip()
+    media = media_type(request.headers.get("content-type", ""))
+    holder: dict[str, Any] = {}
+    if not empty and is_decodable(media):
+        request.scope[PENDING_BODY] = (raw, media, holder)
+    elif not empty:
+        _defer(request, unsupported(media))
+    # Hand FastAPI the (to be filled) dict: it will not decode the body itself.
     headers = [(k, v) for k, v in request.scope["headers"] if k != b"content-type"]
     headers.append((b"content-type", b"application/json"))
     scope = dict(request.scope, headers=headers)
     normalised = Request(scope, request.receive)
-    normalised._body = raw if raw.strip() else b"{}"
-    normalised._json = parsed
+    normalised._body = b"{}" if empty else raw
+    normalised._json = holder
     return normalised
+
+
+async def _decode_body(request: Request) -> None:
+    pending = request.scope.pop(PENDING_BODY, None)
+    if pending is None:
+        return
+    raw, media, holder = pending
+    if len(raw) > THREAD_THRESHOLD_BYTES:
+        # orjson holds the GIL while it parses, but the checks and form parsing are Python,
+        # which a worker thread shares with the event loop instead of blocking it.
+        parsed, error = await anyio.to_thread.run_sync(decode, raw, media)
+    else:
+        parsed, error = decode(raw, media)
+    if error is not None:
+        _defer(request, error)
+    holder.update(parsed)
+
+
+async def validate_request(request: Request) -> None:
+    """Decode the body and raise what is wrong with it or the query, if anything.
+
+    Called by the team dependency once the caller is authenticated and allowed in, so an
+    anonymous body costs no parsing (SPEC §3's order).
+    """
+    await _decode_body(request)
+    raise_deferred_error(request)
+
+
+def _authenticates(dependant: Dependant) -> bool:
+    """Whether a dependency of the route is a scope check (which calls `validate_request`)."""
+    return any(
+        getattr(sub.call, "scope", None) is not None or _authenticates(sub)
+        for sub in dependant.dependencies
+    )
 
 
 class APIRoute(fastapi_routing.APIRoute):
@@ -130,31 +117,38 @@ class APIRoute(fastapi_routing.APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         has_body = self.body_field is not None
+        authenticates = _authenticates(self.dependant)
         allowed = _query_names(self.dependant) | ALWAYS_ALLOWED_QUERY
+        # The 405 routes answer 405 whatever the query says (SPEC §3: method before query).
+        check_query = not getattr(self.endpoint, "refuses_method", False)
 
         async def route_handler(request: Request) -> Response:
             if has_body:
-                request = await _normalised_body(request)
-            for name, value in request.query_params.multi_items():
-                if "\x00" in value or "\x00" in name:
-                    _defer(
-                        request,
-                        ValidationFailed(NUL_DETAIL, code="null_characters_not_allowed", attr=name),
-                    )
-            unknown = [name for name in request.query_params if name not in allowed]
-            if unknown:
-                listed = ", ".join(sorted(allowed - ALWAYS_ALLOWED_QUERY)) or "none"
-                _defer(
-                    request,
-                    ValidationFailed(
-                        f"Unknown query parameter '{unknown[0]}'. Allowed parameters: {listed}.",
-                        code="invalid_parameter",
-                        attr=unknown[0],
-                    ),
-                )
+                request = await _read_body(request)
+                if not authenticates:
+                    await _decode_body(request)
+            if check_query:
+                _check_query(request, allowed)
             return await handler(request)
 
         return route_handler
+
+
+def _check_query(request: Request, allowed: frozenset[str] | set[str]) -> None:
+    for name, value in request.query_params.multi_items():
+        if "\x00" in value or "\x00" in name:
+            _defer(request, nul_error(name))
+    unknown = [name for name in request.query_params if name not in allowed]
+    if unknown:
+        listed = ", ".join(sorted(allowed - ALWAYS_ALLOWED_QUERY)) or "none"
+        _defer(
+            request,
+            ValidationFailed(
+                f"Unknown query parameter '{unknown[0]}'. Allowed parameters: {listed}.",
+                code="invalid_parameter",
+                attr=unknown[0],
+            ),
+        )
 
 
 def _not_allowed_operation_id(method: str, path: str) -> str:
@@ -197,30 +191,29 @@ def method_not_allowed(
     documented: Iterable[str] = (),
     description: str = "",
 ) -> None:
-    """Answer 405 (empty body) for the methods `path` does not serve, after auth and team checks.
+    """Answer 405 for the methods `path` does not serve, after auth and team checks.
 
     `read_scope`/`write_scope` are the endpoint family's dependency aliases: SPEC §3 asks for
     the read scope for GET/HEAD/OPTIONS and the write scope for every other method, including
     methods the endpoint does not allow. Methods in `documented` appear in the OpenAPI document
-    (the seed documents DELETE → 405 on datasets and items).
+    (the seed documents DELETE → 405 on datasets and items): a documented DELETE is SPEC §4's
+    refused hard delete, whose 405 has an empty body. Every other 405 is a JSON error, and
+    every 405 names the allowed methods in `Allow`.
     """
     allowed_set = set(allowed)
     documented_set = set(documented)
+    allow = ", ".join(method for method in ALL_METHODS if method in allowed_set)
     # Path parameters other than the team are declared so the document stays valid.
     names = [n for n in re.findall(r"{(\w+)}", router.prefix + path) if n not in TEAM_PARAMS]
-    handlers = {
-        kind: _not_allowed_handler(scope, names)
-        for kind, scope in (("read", read_scope), ("write", write_scope))
-    }
 
     for method in ALL_METHODS:
         if method in allowed_set:
             continue
-        kind = "read" if method in READ_METHODS else "write"
-        scope = read_scope if kind == "read" else write_scope
+        scope = read_scope if method in READ_METHODS else write_scope
+        hard_delete = method == "DELETE" and method in documented_set
         router.add_api_route(
             path,
-            handlers[kind],
+            _not_allowed_handler(scope, names, method, allow, hard_delete),
             methods=[method],
             include_in_schema=method in documented_set,
             status_code=405,
@@ -249,10 +242,14 @@ def scope_name(alias: Any) -> str:
     return "unknown"
 
 
-def _not_allowed_handler(scope: Any, path_names: list[str]) -> Any:
+def _not_allowed_handler(
+    scope: Any, path_names: list[str], method: str, allow: str, empty_body: bool
+) -> Any:
     async def not_allowed(**_: Any) -> Response:
-        raise MethodNotAllowed()
+        raise MethodNotAllowed(method, allow=allow, empty_body=empty_body)
 
+    # Marks the route for `APIRoute`: no query checks, the method is refused first.
+    not_allowed.refuses_method = True  # type: ignore[attr-defined]
     parameters = [inspect.Parameter("context", inspect.Parameter.KEYWORD_ONLY, annotation=scope)]
     parameters += [
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[str, Path()])

@@ -1,9 +1,9 @@
 """Request dependencies: who is calling, with which scopes, on which team.
 
 Each endpoint names its scope through one alias below (`DatasetRead`, `ProviderKeyWrite`, …).
-The dependency runs SPEC §3's checks in order — 401, 403 (scope), 404/403 (team) — and then
-raises whatever the route class found wrong with the body or query (415/400), so a caller
-without access never learns anything from validation.
+The dependency runs SPEC §3's checks in order — 401, 403 (scope), 404/403 (team) — and only
+then has the body decoded and raises whatever is wrong with it or the query (415/400), so a
+caller without access never learns anything from validation, nor costs a parse.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from app.auth.repository import IdentityRepository
 from app.auth.scopes import has_scope
 from app.db import SessionDep
 from app.errors import NotAuthenticated, NotFound, PermissionDenied
-from app.routing import raise_deferred_error
+from app.routing import validate_request
 
 CURRENT_TEAM = "@current"
 # Declared so the OpenAPI document has a bearer scheme and Swagger UI's "Authorize" works;
@@ -87,7 +87,7 @@ async def resolve_team(request: Request, session: Any, team_ref: str, scope: str
     if caller.scoped_organizations and caller.organization_id not in caller.scoped_organizations:
         raise PermissionDenied("API key is not allowed to access this organization.")
 
-    raise_deferred_error(request)
+    await validate_request(request)
     return TeamContext(
         team_id=caller.team_id,
         organization_id=caller.organization_id,

@@ -11,7 +11,6 @@ statements run on the driver (`app.statements`) and return flat rows for
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import Sequence
 from functools import cache
@@ -46,7 +45,7 @@ from sqlalchemy.orm import joinedload
 from app.datasets.filters import like_pattern
 from app.datasets.paging import Ordering, PageQuery, PageRows, SortKey, Window
 from app.datasets.serializers import DATASET_COLUMNS, ITEM_COLUMNS, ITEM_FIELDS, json_text
-from app.db import utcnow, uuid7
+from app.db import NEXT_UPDATED_AT, utcnow, uuid7
 from app.models import Dataset, DatasetItem, User
 from app.statements import Statement, fetchrow
 
@@ -72,12 +71,6 @@ def _assign(instance: Any, values: dict[str, Any]) -> None:
             # JSON's own `null` instead, which reads back as null all the same.
             value = JSON.NULL
         setattr(instance, ATTRIBUTES.get(field, field), value)
-
-
-def _later_than(previous: dt.datetime) -> dt.datetime:
-    # `updated_at` must move on every change, even two changes within one clock tick.
-    now = utcnow()
-    return now if now > previous else previous + dt.timedelta(microseconds=1)
 
 
 # --- datasets ---------------------------------------------------------------------------------
@@ -176,7 +169,8 @@ class DatasetRepository:
 
     async def update(self, dataset: Dataset, values: dict[str, Any]) -> Dataset:
         _assign(dataset, values)
-        dataset.updated_at = _later_than(dataset.updated_at)
+        # Stamped by the database as it writes (every PATCH moves it, even one changing nothing).
+        dataset.updated_at = NEXT_UPDATED_AT
         await self.session.flush()
         return dataset
 
@@ -283,6 +277,6 @@ class DatasetItemRepository:
 
     async def update(self, item: DatasetItem, values: dict[str, Any]) -> DatasetItem:
         _assign(item, values)
-        item.updated_at = _later_than(item.updated_at)
+        item.updated_at = NEXT_UPDATED_AT
         await self.session.flush()
         return item

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, UnaryExpression, and_, func, or_, select
@@ -45,6 +45,29 @@ def verdict_clause(verdict: RunFilter) -> ColumnElement[bool] | None:
     if verdict == "na":
         return or_(run.applicable.is_(False), run.result.is_(None))
     return None
+
+
+@dataclass
+class RunOutcome:
+    """What became of a batch: runs stored, runs already stored as sent, runs whose id is
+    stored with other content (kept as stored, reported by id)."""
+
+    created: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+    conflict_ids: list[uuid.UUID] = field(default_factory=list)
+
+
+def _same_run(sent: RunIn, stored: EvaluationRun) -> bool:
+    """A re-sent run matches what is stored; an omitted timestamp matches any."""
+    return (
+        sent.generation_id == stored.generation_id
+        and sent.trace_id == stored.trace_id
+        and sent.result == stored.result
+        and sent.applicable == stored.applicable
+        and sent.reasoning == stored.reasoning
+        and (sent.timestamp is None or sent.timestamp == stored.timestamp)
+    )
 
 
 class EvaluationRepository:
@@ -105,10 +128,13 @@ class EvaluationRepository:
         )
 
     async def provider_key(self, key_id: uuid.UUID) -> LLMProviderKey | None:
+        """The team's key, held against a concurrent DELETE until this transaction ends (FOR
+        KEY SHARE): the evaluation's foreign key to it cannot fail; a deleted key reads as None."""
         return await self.session.scalar(
-            select(LLMProviderKey).where(
-                LLMProviderKey.id == key_id, LLMProviderKey.team_id == self.team_id
-            )
+            select(LLMProviderKey)
+            .where(LLMProviderKey.id == key_id, LLMProviderKey.team_id == self.team_id)
+            .with_for_update(read=True, key_share=True)
+            .execution_options(populate_existing=True)
         )
 
     async def add(self, evaluation: Evaluation) -> None:
@@ -121,12 +147,14 @@ class EvaluationRepository:
 
     # --- runs ---------------------------------------------------------------------------------
 
-    async def insert_runs(self, evaluation_id: uuid.UUID, runs: Sequence[RunIn]) -> int:
-        """Insert a batch in one statement; ids already stored are skipped. Returns rows created."""
+    async def insert_runs(self, evaluation_id: uuid.UUID, runs: Sequence[RunIn]) -> RunOutcome:
+        """Insert a batch in one statement; ids already stored in this evaluation are skipped
+        and sorted into duplicates (the same run again) and conflicts (other content)."""
         now = utcnow()
+        ids = [run.id or uuid7() for run in runs]
         rows = [
             {
-                "id": run.id or uuid7(),
+                "id": run_id,
                 "team_id": self.team_id,
                 "evaluation_id": evaluation_id,
                 "generation_id": run.generation_id,
@@ -137,17 +165,51 @@ class EvaluationRepository:
                 "timestamp": run.timestamp or now,
                 "created_at": now,
             }
-            for run in runs
+            for run, run_id in zip(runs, ids, strict=True)
         ]
-        # ON CONFLICT (id) DO NOTHING makes retries safe, also for ids repeated within a batch.
+        # ON CONFLICT DO NOTHING makes retries safe, also for ids repeated within a batch (the
+        # first of them is stored). The key is (team, evaluation, id): no other team's or
+        # evaluation's run is ever touched or revealed.
         statement = (
             insert(EvaluationRun)
             .values(rows)
-            .on_conflict_do_nothing(index_elements=[EvaluationRun.id])
+            .on_conflict_do_nothing(
+                index_elements=[
+                    EvaluationRun.team_id,
+                    EvaluationRun.evaluation_id,
+                    EvaluationRun.id,
+                ]
+            )
             .returning(EvaluationRun.id)
         )
-        result = await self.session.execute(statement)
-        return len(result.all())
+        created = set((await self.session.execute(statement)).scalars())
+        outcome = RunOutcome(created=len(created))
+        skipped: list[tuple[RunIn, uuid.UUID]] = []
+        for run, run_id in zip(runs, ids, strict=True):
+            if run_id in created:
+                created.discard(run_id)  # a later run with this id was skipped
+            else:
+                skipped.append((run, run_id))
+        if not skipped:
+            return outcome
+        stored = {
+            run.id: run
+            for run in await self.session.scalars(
+                select(EvaluationRun).where(
+                    EvaluationRun.team_id == self.team_id,
+                    EvaluationRun.evaluation_id == evaluation_id,
+                    EvaluationRun.id.in_({run_id for _, run_id in skipped}),
+                )
+            )
+        }
+        for run, run_id in skipped:
+            if _same_run(run, stored[run_id]):
+                outcome.duplicates += 1
+            else:
+                outcome.conflicts += 1
+                if run_id not in outcome.conflict_ids:
+                    outcome.conflict_ids.append(run_id)
+        return outcome
 
     def _runs(self, evaluation_id: uuid.UUID, verdict: RunFilter) -> list[ColumnElement[bool]]:
         conditions = [

@@ -233,8 +233,11 @@ async def _live_evaluation(repo: EvaluationRepository, raw_id: str) -> Evaluatio
 async def create_evaluation_runs(
     context: auth.EvaluationWrite, session: SessionDep, id: str, body: RunBatch
 ) -> RunBatchResult:
-    """Record up to 1000 runs, all or nothing; a known run `id` counts as a duplicate.
+    """Record up to 1000 runs, all or nothing (a bad run refuses the batch).
 
+    Run ids are unique within the evaluation. A run whose `id` is already stored with the
+    same content counts as a duplicate (safe retries); with other content, as a conflict:
+    it is not stored, the stored run stays, and its id is listed in `conflict_ids`.
     Scope `evaluation:write`.
     """
     repo = EvaluationRepository(session, context.team_id)
@@ -249,8 +252,13 @@ async def create_evaluation_runs(
                     code="invalid",
                     attr=f"runs.{index}.{field}",
                 )
-    created = await repo.insert_runs(evaluation.id, body.runs)
-    return RunBatchResult(created=created, duplicates=len(body.runs) - created)
+    outcome = await repo.insert_runs(evaluation.id, body.runs)
+    return RunBatchResult(
+        created=outcome.created,
+        duplicates=outcome.duplicates,
+        conflicts=outcome.conflicts,
+        conflict_ids=outcome.conflict_ids,
+    )
 
 
 @router.get(

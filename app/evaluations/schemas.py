@@ -138,7 +138,9 @@ class EvaluationRead(APIModel):
 
 class RunIn(APIModel):
     id: uuid.UUID | None = Field(
-        default=None, description="Client-chosen id; re-sending it is reported as a duplicate."
+        default=None,
+        description="Client-chosen id, unique within the evaluation; re-sending the same run "
+        "is reported as a duplicate, other content under a stored id as a conflict.",
     )
     generation_id: Annotated[str, StringConstraints(min_length=1, max_length=400)]
     trace_id: Annotated[str, StringConstraints(max_length=400)] | None = None
@@ -149,10 +151,18 @@ class RunIn(APIModel):
 
     @field_validator("timestamp")
     @classmethod
-    def _aware(cls, value: dt.datetime | None) -> dt.datetime | None:
-        if value is not None and value.tzinfo is None:
+    def _utc(cls, value: dt.datetime | None) -> dt.datetime | None:
+        """In UTC (naive means UTC), which must still be a year from 1 to 9999."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
             return value.replace(tzinfo=dt.UTC)
-        return value
+        try:
+            return value.astimezone(dt.UTC)
+        except OverflowError:
+            raise APIErrorCarrier(
+                "Datetime is out of range: in UTC it must fall within the years 1 to 9999."
+            ) from None
 
     @property
     def verdict(self) -> Verdict:
@@ -177,8 +187,13 @@ class RunBatch(APIModel):
 
 
 class RunBatchResult(APIModel):
-    created: int
-    duplicates: int
+    created: int = Field(description="Runs stored by this request.")
+    duplicates: int = Field(description="Runs already stored with this id and the same content.")
+    conflicts: int = Field(
+        description="Runs whose id is already stored in this evaluation with other content: "
+        "not stored (the stored run stays), listed in `conflict_ids`."
+    )
+    conflict_ids: list[uuid.UUID] = Field(description="The ids of the conflicting runs.")
 
 
 class RunRead(APIModel):

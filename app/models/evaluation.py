@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, text
+from sqlalchemy import ForeignKey, Index, PrimaryKeyConstraint, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -52,6 +52,9 @@ class Evaluation(TimestampMixin, Base):
 class EvaluationRun(Base):
     __tablename__ = "evaluation_runs"
     __table_args__ = (
+        # A run is identified within its team and evaluation: ids of other teams or other
+        # evaluations never collide with it (SPEC §5.7).
+        PrimaryKeyConstraint("team_id", "evaluation_id", "id"),
         Index(
             "ix_evaluation_runs_team_eval_ts",
             "team_id",
@@ -62,7 +65,7 @@ class EvaluationRun(Base):
     )
 
     # Client-supplied ids make ingestion idempotent: a repeated id is a duplicate.
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
+    id: Mapped[uuid.UUID] = mapped_column(default=uuid7)
     team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
     evaluation_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("evaluations.id", ondelete="CASCADE")

@@ -55,7 +55,7 @@ async def set_active_key(
     """Make a key (state `ok`) the team's active key for evaluations and summaries.
     Scope `llm_provider_key:write`."""
     service = ProviderKeyService.from_request(request, session, context)
-    key = await service.repo.get(body.key_id)
+    key = await service.repo.get_for_reference(body.key_id)
     if key is None:
         raise NotFound(KEY_NOT_FOUND)
     state, _ = service.effective_state(key)

@@ -50,6 +50,15 @@ class ProviderKeyRepository:
         result = await self.session.scalars(statement.execution_options(populate_existing=True))
         return result.one_or_none()
 
+    async def get_for_reference(self, key_id: uuid.UUID) -> LLMProviderKey | None:
+        """`get`, holding the row against a concurrent DELETE until this transaction ends
+        (FOR KEY SHARE), so a foreign key set to it now cannot fail or deadlock; a key deleted
+        meanwhile reads as missing."""
+        statement = self._keys().where(LLMProviderKey.id == key_id)
+        statement = statement.with_for_update(read=True, key_share=True)
+        result = await self.session.scalars(statement.execution_options(populate_existing=True))
+        return result.one_or_none()
+
     async def add(self, key: LLMProviderKey) -> LLMProviderKey:
         self.session.add(key)
         await self.session.flush()

@@ -38,6 +38,8 @@ async def test_thousand_runs_in_one_call(
     assert await add_runs(api, identity.team.id, evaluation["id"], batch) == {
         "created": 1000,
         "duplicates": 0,
+        "conflicts": 0,
+        "conflict_ids": [],
     }
     assert await count_runs(api, url) == 1000
     assert await count_runs(api, url, filter="fail") == 334
@@ -99,22 +101,121 @@ async def test_resending_reports_duplicates(
     assert await add_runs(api, identity.team.id, evaluation["id"], batch) == {
         "created": 4,
         "duplicates": 0,
+        "conflicts": 0,
+        "conflict_ids": [],
     }
     assert await add_runs(api, identity.team.id, evaluation["id"], batch) == {
         "created": 0,
         "duplicates": 4,
+        "conflicts": 0,
+        "conflict_ids": [],
     }
     mixed = [*batch[:2], run(False), run(False)]
     assert await add_runs(api, identity.team.id, evaluation["id"], mixed) == {
         "created": 2,
         "duplicates": 2,
+        "conflicts": 0,
+        "conflict_ids": [],
     }
     twice = run(True)
     assert await add_runs(api, identity.team.id, evaluation["id"], [twice, dict(twice)]) == {
         "created": 1,
         "duplicates": 1,
+        "conflicts": 0,
+        "conflict_ids": [],
     }
     assert await count_runs(api, url) == 7
+
+
+async def test_run_ids_are_per_team_and_evaluation(
+    api: httpx.AsyncClient,
+    other_api: httpx.AsyncClient,
+    identity: Identity,
+    other: Identity,
+    evaluation: dict[str, Any],
+) -> None:
+    """Another team's run id, or another evaluation's, is no duplicate: nothing leaks."""
+    batch = [run(True), run(False)]
+    await add_runs(api, identity.team.id, evaluation["id"], batch)
+
+    theirs = await create_evaluation(other_api, other.team.id)
+    outcome = await add_runs(other_api, other.team.id, theirs["id"], batch)
+    assert outcome == {"created": 2, "duplicates": 0, "conflicts": 0, "conflict_ids": []}
+    second = await create_evaluation(api, identity.team.id, name="Second")
+    outcome = await add_runs(api, identity.team.id, second["id"], batch)
+    assert outcome == {"created": 2, "duplicates": 0, "conflicts": 0, "conflict_ids": []}
+
+    for client, team, evaluation_id in (
+        (api, identity.team.id, evaluation["id"]),
+        (api, identity.team.id, second["id"]),
+        (other_api, other.team.id, theirs["id"]),
+    ):
+        url = evaluations_url(team, evaluation_id, "runs")
+        listed = (await client.get(url)).json()["results"]
+        assert sorted(r["id"] for r in listed) == sorted(r["id"] for r in batch)
+
+
+async def test_same_id_with_other_content_is_a_conflict(
+    api: httpx.AsyncClient, identity: Identity, evaluation: dict[str, Any]
+) -> None:
+    url = runs_url(identity, evaluation)
+    stamped = run(True, "grounded", timestamp="2026-01-02T03:04:05.000006Z")
+    plain = run(False, "invented")
+    await add_runs(api, identity.team.id, evaluation["id"], [stamped, plain])
+
+    changed = {**plain, "result": True}
+    restamped = {**stamped, "timestamp": "2026-01-02T03:04:05Z"}
+    # A retry without the timestamp is still the same run (it defaults at ingestion).
+    retried = {key: value for key, value in stamped.items() if key != "timestamp"}
+    fresh = run(True)
+    outcome = await add_runs(
+        api, identity.team.id, evaluation["id"], [retried, changed, restamped, fresh, changed]
+    )
+    assert outcome == {
+        "created": 1,
+        "duplicates": 1,
+        "conflicts": 3,
+        "conflict_ids": [plain["id"], stamped["id"]],
+    }
+    # The stored runs stay as they were.
+    listed = {r["id"]: r for r in (await api.get(url)).json()["results"]}
+    assert len(listed) == 3
+    assert listed[plain["id"]]["result"] is False
+    assert listed[stamped["id"]]["timestamp"] == "2026-01-02T03:04:05.000006Z"
+
+    # Within one batch: the first run with an id is stored, a different second one conflicts.
+    first = run(True, "first")
+    outcome = await add_runs(
+        api, identity.team.id, evaluation["id"], [first, {**first, "reasoning": "second"}]
+    )
+    assert outcome == {"created": 1, "duplicates": 0, "conflicts": 1, "conflict_ids": [first["id"]]}
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+00:01"],
+)
+async def test_out_of_range_timestamp_is_400(
+    api: httpx.AsyncClient, identity: Identity, evaluation: dict[str, Any], timestamp: str
+) -> None:
+    url = runs_url(identity, evaluation)
+    response = await api.post(url, json={"runs": [run(True), run(True, timestamp=timestamp)]})
+    assert response.status_code == 400, response.text
+    assert response.json()["attr"] == "runs.1.timestamp"
+    assert response.json()["code"] == "invalid"
+    # The extremes that do fit are kept as sent.
+    edges = [
+        run(True, timestamp="0001-01-01T00:00:00Z"),
+        run(True, timestamp="9999-12-31T23:59:59.999999Z"),
+        run(True, timestamp="0001-01-01T14:00:00+13:59"),
+    ]
+    await add_runs(api, identity.team.id, evaluation["id"], edges)
+    stamps = sorted(r["timestamp"] for r in (await api.get(url)).json()["results"])
+    assert stamps == [
+        "0001-01-01T00:00:00.000000Z",
+        "0001-01-01T00:01:00.000000Z",
+        "9999-12-31T23:59:59.999999Z",
+    ]
 
 
 async def test_na_runs_need_allows_na(

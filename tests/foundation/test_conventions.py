@@ -177,7 +177,13 @@ async def test_unsupported_method_is_405_after_auth(
     reader = await add_key(session, identity, scopes=["dataset:read"])
     response = await client.delete(probes(identity), headers=bearer(writer))
     assert response.status_code == 405
-    assert response.content == b""
+    assert response.json() == {
+        "type": "invalid_request",
+        "code": "method_not_allowed",
+        "detail": 'Method "DELETE" not allowed.',
+        "attr": None,
+    }
+    assert response.headers["allow"] == "GET, POST"
     # A key without the write scope learns nothing about the method.
     assert (await client.delete(probes(identity), headers=bearer(reader))).status_code == 403
     assert (await client.delete(probes(identity))).status_code == 401

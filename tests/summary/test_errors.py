@@ -119,8 +119,8 @@ async def test_scope_auth_and_methods(
     assert_error(response, 403, detail="API key missing required scope 'llm_analytics:write'")
     assert_error(await client.post(seeded.url, json=body, headers={"Authorization": ""}), 401)
     response = await client.get(seeded.url, headers=identity.headers)
-    assert response.status_code == 405
-    assert response.content == b""
+    assert_error(response, 405, code="method_not_allowed", detail='Method "GET" not allowed.')
+    assert response.headers["allow"] == "POST"
     other = await make_identity(session)
     await session.commit()
     response = await client.post(summary_url(other.team.id), json=body, headers=identity.headers)
