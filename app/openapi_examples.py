@@ -314,7 +314,7 @@ RESPONSE_EXAMPLES: dict[str, Any] = {
         "status": "paused",
         "updated_at": UPDATED,
     },
-    "create_evaluation_runs": {"created": 3, "duplicates": 0},
+    "create_evaluation_runs": {"created": 3, "duplicates": 0, "conflicts": 0, "conflict_ids": []},
     "list_evaluation_runs": _page(f"evaluations/{EVALUATION_ID}/runs/", RUN),
     "list_provider_keys": _page("llm_analytics/provider_keys/", PROVIDER_KEY),
     "create_provider_key": PROVIDER_KEY,
