@@ -168,7 +168,7 @@ async def test_swaggers_create_examples_succeed_as_sent(
     evaluation = await send("create_evaluation", 201)
     known["evaluation_id"] = evaluation["id"]
     runs = await send("create_evaluation_runs", 201, id=evaluation["id"])
-    assert runs == {"created": 3, "duplicates": 0}
+    assert runs == {"created": 3, "duplicates": 0, "conflicts": 0, "conflict_ids": []}
     summary = await send("create_evaluation_summary", 200)
     assert summary["statistics"]["total_analyzed"] == 3
     assert (await send("update_evaluation", 200, id=evaluation["id"]))["status"] == "paused"
