@@ -19,14 +19,14 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check app tests migrations bench
-	$(BIN)/ruff format --check app tests migrations bench
+	$(BIN)/ruff check app tests bench
+	$(BIN)/ruff format --check app tests bench
 	$(BIN)/mypy app
 	$(BIN)/hadolint Dockerfile
 
 fmt: $(STAMP)
-	$(BIN)/ruff check --fix app tests migrations bench
-	$(BIN)/ruff format app tests migrations bench
+	$(BIN)/ruff check --fix app tests bench
+	$(BIN)/ruff format app tests bench
 
 migrate: $(STAMP)
 	$(BIN)/llma migrate

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
@@ -55,6 +55,12 @@ async def metrics(request: Request) -> Response:
 async def openapi_schema(request: Request) -> JSONResponse:
     schema: dict[str, Any] = request.app.openapi()
     return JSONResponse(schema)
+
+
+@router.get("/", include_in_schema=False)
+async def root() -> RedirectResponse:
+    """A browser opening the service's address lands on the API documentation."""
+    return RedirectResponse("/docs", status_code=307)
 
 
 @router.get("/docs", include_in_schema=False)

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LLMProviderName = Literal[
@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".data")
     encryption_keys: SecretStr | None = None
     max_request_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    # Where `llma serve` listens (its --host/--port win).
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
 
     openai_base_url: str = "https://api.openai.com/v1"
     anthropic_base_url: str = "https://api.anthropic.com"
@@ -65,7 +68,8 @@ class Settings(BaseSettings):
     allow_private_provider_urls: bool = False
     trial_eval_limit: int = Field(default=100, ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
-    log_format: Literal["json", "console"] = "json"
+    # Unset: `console` in development, `json` in production (see _default_log_format).
+    log_format: Literal["json", "console"] = "console"
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -83,6 +87,12 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _default_log_format(self) -> Settings:
+        if "log_format" not in self.model_fields_set and self.is_production:
+            self.log_format = "json"
+        return self
 
     @property
     def is_production(self) -> bool:
