@@ -308,6 +308,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     # Workers are separate processes: they find the (embedded) database through the env.
     os.environ["DATABASE_URL"] = url
     run_migrations(url)
+    logger.info("database migrated to head")
     if not settings.is_production:
         asyncio.run(_with_session(url, lambda session: ensure_demo_identity(session, host, port)))
     uvicorn.run(
