@@ -74,6 +74,7 @@ def run_migrations(database_url: str) -> None:
 
     with _database_errors(database_url):
         command.upgrade(alembic_config(database_url), "head")
+    logger.info("database at %s migrated to head", _where(database_url))
 
 
 async def _with_session(database_url: str, work: Callable[[Any], Awaitable[T]]) -> T:
@@ -196,7 +197,6 @@ def _print_json(payload: dict[str, Any]) -> None:
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     run_migrations(resolve_database_url(settings))
-    logger.info("database migrated to head")
     return 0
 
 
@@ -308,7 +308,6 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     # Workers are separate processes: they find the (embedded) database through the env.
     os.environ["DATABASE_URL"] = url
     run_migrations(url)
-    logger.info("database migrated to head")
     if not settings.is_production:
         asyncio.run(_with_session(url, lambda session: ensure_demo_identity(session, host, port)))
     uvicorn.run(

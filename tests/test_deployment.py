@@ -177,10 +177,9 @@ def _clean_install(tmp_path: Path) -> Path:
         else:
             shutil.copy(path, context / source)
     wheels = tmp_path / "dist"
-    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
+    offline = ["--no-deps", "--no-build-isolation", "--no-index", "-q"]
     subprocess.run(
-        [*pip, "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q"]
-        + ["-w", str(wheels), str(context)],
+        [sys.executable, "-m", "pip", "wheel", *offline, "-w", wheels, context],
         check=True,
         capture_output=True,
         timeout=180,
@@ -205,8 +204,7 @@ def _clean_install(tmp_path: Path) -> Path:
     ours = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
     Path(purelib, "llma-dependencies.pth").write_text("\n".join(sorted(ours)) + "\n")
     subprocess.run(
-        [python, "-m", "pip", "--disable-pip-version-check", "install", "--no-deps"]
-        + ["--no-index", "--ignore-installed", "-q", str(wheel)],
+        [python, "-m", "pip", "install", "--no-deps", "--no-index", "--ignore-installed", wheel],
         check=True,
         capture_output=True,
         timeout=180,
