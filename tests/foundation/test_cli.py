@@ -121,11 +121,34 @@ def test_bad_arguments_exit_2(database_url: str) -> None:
     assert "nope:read" in bad_scope.stderr
 
 
-def test_generate_encryption_key_prints_a_fernet_key(database_url: str) -> None:
-    done = llma("generate-encryption-key", database_url=database_url)
-    assert done.returncode == 0
+def test_generate_encryption_key_prints_a_fernet_key() -> None:
+    # As in a fresh Compose setup: production, no database and no key configured yet.
+    done = llma(
+        "generate-encryption-key", database_url="", APP_ENV="production", ENCRYPTION_KEYS=""
+    )
+    assert done.returncode == 0, done.stderr
     key = done.stdout.strip()
     Fernet(key.encode())  # raises when malformed
+
+
+def test_without_database_url_or_pgserver_one_line(tmp_path: Path) -> None:
+    """The production image has no pgserver: a missing DATABASE_URL says what to do."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.modules['pgserver'] = None; "
+            "from app.cli import main; sys.exit(main(['migrate']))",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DATABASE_URL": "", "APP_ENV": "development", "DATA_DIR": str(tmp_path)},
+        timeout=60,
+        check=False,
+    )
+    line = _one_line_error(done)
+    assert "DATABASE_URL" in line
+    assert "llma[embedded]" in line
 
 
 def _one_line_error(done: subprocess.CompletedProcess[str]) -> str:
