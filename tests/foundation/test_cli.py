@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import httpx
@@ -240,7 +241,7 @@ def test_version_and_help() -> None:
         [sys.executable, "-m", "app.cli", "--version"], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0
-    assert done.stdout.strip() == "llma 0.1.0"
+    assert done.stdout.strip() == f"llma {version('llma')}"
     parser = build_parser()
     subcommands = next(
         action for action in parser._actions if isinstance(action, argparse._SubParsersAction)
