@@ -1,7 +1,9 @@
 """`llma` (also `python -m app.cli`): serve, migrate, bootstrap, API keys (create, list, revoke)
 and encryption-key chores.
 
-With `--json`, stdout carries exactly one JSON line; everything else goes to stderr.
+A command prints its result on stdout and nothing else; logs go to stderr, warnings only unless
+`-v`. With `--json`, stdout carries exactly one JSON line. A failure is one stderr line
+`llma: error: …` naming the setting or host at fault (`--debug` adds the traceback).
 Exit status: 0 success, 1 failure, 2 bad arguments.
 """
 
@@ -10,20 +12,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import errno
 import logging
 import os
 import shutil
+import socket
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable, Sequence
+import traceback
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
 from pydantic import ValidationError
 
-from app.auth.scopes import parse_scopes
-from app.embedded_pg import resolve_database_url
+from app.auth.scopes import ALL_SCOPES, parse_scopes
+from app.crypto import EncryptionConfigError
+from app.embedded_pg import DatabaseConfigError, resolve_database_url
 from app.logging import configure_logging
 from app.settings import Settings, get_settings
 
@@ -32,10 +39,16 @@ T = TypeVar("T")
 # uvicorn's default 5 s lets the supervisor kill workers that are merely starved of CPU on a
 # loaded 2-core host (seen in `make bench`), dropping their in-flight requests.
 WORKER_HEALTHCHECK_SECONDS = 30
+# The Alembic environment ships inside the package (package data), wherever it is installed.
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 class UsageError(Exception):
     """Bad arguments: exit status 2."""
+
+
+class CommandError(Exception):
+    """A failure the operator can fix, said in one line: exit status 1."""
 
 
 def load_settings() -> Settings:
@@ -48,27 +61,134 @@ def load_settings() -> Settings:
         raise UsageError(f"invalid setting: {problems}") from None
 
 
-def run_migrations(database_url: str) -> None:
-    from alembic import command
+def alembic_config(database_url: str) -> Any:
+    """Alembic's configuration for the packaged migrations; no alembic.ini needed."""
     from alembic.config import Config
 
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    config = Config(os.path.join(root, "alembic.ini"))
-    config.set_main_option("script_location", os.path.join(root, "migrations"))
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("path_separator", "os")
     config.attributes["database_url"] = database_url
     config.attributes["configure_logging"] = False
-    command.upgrade(config, "head")
+    return config
+
+
+def run_migrations(database_url: str) -> None:
+    from alembic import command
+
+    with _database_errors(database_url):
+        command.upgrade(alembic_config(database_url), "head")
+    logger.info("database at %s migrated to head", _where(database_url))
 
 
 async def _with_session(database_url: str, work: Callable[[Any], Awaitable[T]]) -> T:
     from app.db import create_engine, create_sessionmaker
 
-    engine = create_engine(database_url, pool_size=1, max_overflow=0)
+    with _database_errors(database_url):
+        engine = create_engine(database_url, pool_size=1, max_overflow=0)
+        try:
+            async with create_sessionmaker(engine)() as session, session.begin():
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+
+def _where(database_url: str) -> str:
+    """`host:port/db` of a URL (or the socket folder of the embedded server); no password."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(database_url)
+    socket_dir = parsed.query.get("host")
+    if socket_dir:
+        return f"{socket_dir if isinstance(socket_dir, str) else socket_dir[0]} (socket)"
+    return f"{parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database or ''}"
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        orig = getattr(current, "orig", None)  # SQLAlchemy's wrapper of the driver's error
+        current = (
+            orig if isinstance(orig, BaseException) else (current.__cause__ or current.__context__)
+        )
+
+
+@contextmanager
+def _database_errors(database_url: str) -> Iterator[None]:
+    """Turn "cannot reach / log in to PostgreSQL" into one line naming the host."""
+    import asyncpg
+
     try:
-        async with create_sessionmaker(engine)() as session, session.begin():
-            return await work(session)
-    finally:
-        await engine.dispose()
+        yield
+    except (CommandError, UsageError):
+        raise
+    except Exception as exc:
+        for cause in _causes(exc):
+            if isinstance(cause, ConnectionRefusedError):
+                reason = "connection refused"
+            elif isinstance(cause, socket.gaierror):
+                reason = "unknown host"
+            elif isinstance(cause, TimeoutError):
+                reason = "timed out"
+            elif isinstance(cause, OSError):
+                reason = cause.strerror or str(cause)
+            elif isinstance(
+                cause,
+                asyncpg.InvalidAuthorizationSpecificationError
+                | asyncpg.InvalidCatalogNameError
+                | asyncpg.CannotConnectNowError
+                | asyncpg.TooManyConnectionsError,
+            ):
+                reason = str(cause)
+            else:
+                continue
+            raise CommandError(
+                f"cannot connect to PostgreSQL at {_where(database_url)} (DATABASE_URL): {reason}"
+            ) from exc
+        raise
+
+
+def check_serve_settings(settings: Settings) -> None:
+    """What `serve` needs from the settings, all checked before any database work."""
+    from app.crypto import build_secret_box
+
+    problems: list[str] = []
+    if settings.is_production and not settings.database_url:
+        try:
+            resolve_database_url(settings)
+        except DatabaseConfigError as exc:
+            problems.append(str(exc))
+    try:
+        build_secret_box(settings)
+    except EncryptionConfigError as exc:
+        problems.append(str(exc))
+    if problems:
+        raise CommandError("; ".join(problems))
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Fail before printing a key or touching the database when the address is taken."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise CommandError(
+            f"cannot listen on {host}:{port}: {exc.strerror} (HOST or --host)"
+        ) from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        # As uvicorn binds: a port in TIME_WAIT is free, one with a listener is not.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+            raise CommandError(
+                f"cannot listen on {host}:{port}: {reason}; choose another port with "
+                f"PORT={port + 1} or --port {port + 1} (make run PORT={port + 1})"
+            ) from None
 
 
 def _print_json(payload: dict[str, Any]) -> None:
@@ -81,7 +201,6 @@ def _print_json(payload: dict[str, Any]) -> None:
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     run_migrations(resolve_database_url(settings))
-    logger.info("database migrated to head")
     return 0
 
 
@@ -113,9 +232,15 @@ def cmd_bootstrap(args: argparse.Namespace, settings: Settings) -> int:
                 "team_id": result.team_id,
                 "user_id": result.user_id,
                 "api_key": result.api_key,
+                "reused": result.reused,
             }
         )
     else:
+        if result.reused:
+            sys.stdout.write(
+                f"{args.email} already exists: kept their organization and team "
+                "(name and approval options apply to new users only); minted a new key.\n"
+            )
         sys.stdout.write(
             f"Organization {result.organization_id}, team {result.team_id}, "
             f"user {result.user_id}.\nPersonal API key (shown once): {result.api_key}\n"
@@ -136,7 +261,7 @@ def cmd_create_api_key(args: argparse.Namespace, settings: Settings) -> int:
         repo = IdentityRepository(session)
         user = await repo.user_by_email(args.email)
         if user is None:
-            return f"no user with email {args.email!r}"
+            return f"no user with email {args.email!r} (llma bootstrap --email creates one)"
         unreachable = await repo.teams_outside_reach(user, team_ids) if team_ids else []
         if unreachable:
             # A key scoped to teams its owner cannot reach would only ever answer 403.
@@ -149,8 +274,7 @@ def cmd_create_api_key(args: argparse.Namespace, settings: Settings) -> int:
 
     created = asyncio.run(_with_session(url, work))
     if isinstance(created, str):
-        sys.stderr.write(f"error: {created}\n")
-        return 1
+        raise CommandError(created)
     key_id, secret = created
     if args.json:
         _print_json({"api_key": secret, "id": key_id})
@@ -225,8 +349,7 @@ def cmd_revoke_api_key(args: argparse.Namespace, settings: Settings) -> int:
 
     revoked = asyncio.run(_with_session(url, work))
     if revoked is None:
-        sys.stderr.write(f"error: no API key with id {args.id}\n")
-        return 1
+        raise CommandError(f"no API key with id {args.id} (llma list-api-keys shows them)")
     if args.json:
         _print_json(revoked)
     else:
@@ -294,18 +417,22 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from app.demo import ensure_demo_identity
     from app.serving import uvicorn_options
 
+    host = args.host if args.host is not None else settings.host
+    port = args.port if args.port is not None else settings.port
+    # Nothing is printed and the database is not touched until port and settings check out.
+    check_port_free(host, port)
+    check_serve_settings(settings)
     url = resolve_database_url(settings)
     # Workers are separate processes: they find the (embedded) database through the env.
     os.environ["DATABASE_URL"] = url
     run_migrations(url)
-    asyncio.run(
-        _with_session(url, lambda session: ensure_demo_identity(session, args.host, args.port))
-    )
+    if not settings.is_production:
+        asyncio.run(_with_session(url, lambda session: ensure_demo_identity(session, host, port)))
     uvicorn.run(
         "app.main:create_app_from_env",
         factory=True,
-        host=args.host,
-        port=args.port,
+        host=host,
+        port=port,
         workers=args.workers,
         log_config=None,
         proxy_headers=True,
@@ -358,62 +485,157 @@ def _expires_at(args: argparse.Namespace) -> dt.datetime | None:
 
 def _add_expiry_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--expires-in-days", type=int, default=None, metavar="N")
-    group.add_argument("--expires-at", default=None, metavar="ISO")
+    group.add_argument(
+        "--expires-in-days", type=int, default=None, metavar="N", help="the key expires in N days"
+    )
+    group.add_argument(
+        "--expires-at",
+        default=None,
+        metavar="ISO",
+        help="the key expires at this ISO 8601 time (no zone: UTC)",
+    )
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows `(default: …)` except where there is none worth showing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, argparse.SUPPRESS) or action.const is not None:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("llma")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="llma", description="LLM analytics service")
-    sub = parser.add_subparsers(dest="command", required=True)
+    scopes_help = (
+        "comma-separated scopes: * (everything) or any of "
+        + ", ".join(sorted(ALL_SCOPES))
+        + " (write implies read)"
+    )
+    # -v/--debug are accepted before or after the command (`llma -v migrate`, `llma migrate -v`).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="also log progress (INFO) to stderr",
+    )
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the traceback when a command fails",
+    )
 
-    serve = sub.add_parser("serve", help="embedded PostgreSQL if needed, migrations, uvicorn")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
+    parser = argparse.ArgumentParser(
+        prog="llma",
+        description="LLM analytics service: serve it, migrate its database, manage API keys.",
+        formatter_class=_HelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"llma {_version()}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="also log progress (INFO)")
+    parser.add_argument("--debug", action="store_true", help="show the traceback on failure")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            parents=[common],
+            formatter_class=_HelpFormatter,
+        )
+
+    serve = command("serve", "embedded PostgreSQL if needed, migrations, uvicorn")
+    serve.add_argument(
+        "--host", default=None, help="address to listen on (default: HOST, else 127.0.0.1)"
+    )
+    serve.add_argument(
+        "--port", type=int, default=None, help="port to listen on (default: PORT, else 8000)"
+    )
+    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     serve.set_defaults(handler=cmd_serve)
 
-    migrate = sub.add_parser("migrate", help="alembic upgrade head")
+    migrate = command("migrate", "alembic upgrade head")
     migrate.set_defaults(handler=cmd_migrate)
 
-    boot = sub.add_parser("bootstrap", help="create organization, team, user and an API key")
-    boot.add_argument("--email", required=True)
-    boot.add_argument("--team-name", default="Default project")
-    boot.add_argument("--organization-name", default="Default organization")
-    boot.add_argument("--scopes", default="*")
+    boot = command(
+        "bootstrap",
+        "create organization, team, user and an API key; "
+        "an existing user keeps their team and gets a new key",
+    )
+    boot.add_argument("--email", required=True, help="the user's e-mail (reused when it exists)")
+    boot.add_argument("--team-name", default="Default project", help="name of a new team")
+    boot.add_argument(
+        "--organization-name", default="Default organization", help="name of a new organization"
+    )
+    boot.add_argument("--scopes", default="*", help=scopes_help)
     boot.add_argument(
         "--ai-data-processing-approved",
         action=argparse.BooleanOptionalAction,
         default=True,
+        help="whether a new organization has approved AI data processing (AI summaries)",
     )
-    boot.add_argument("--json", action="store_true")
+    boot.add_argument("--json", action="store_true", help="print one JSON line")
     _add_expiry_options(boot)
     boot.set_defaults(handler=cmd_bootstrap)
 
-    key = sub.add_parser("create-api-key", help="a new personal API key for an existing user")
-    key.add_argument("--email", required=True)
-    key.add_argument("--scopes", default="*")
-    key.add_argument("--team-ids", default=None)
-    key.add_argument("--label", default="Personal API key")
-    key.add_argument("--json", action="store_true")
+    key = command("create-api-key", "a new personal API key for an existing user")
+    key.add_argument("--email", required=True, help="the user's e-mail")
+    key.add_argument("--scopes", default="*", help=scopes_help)
+    key.add_argument(
+        "--team-ids",
+        default=None,
+        help="comma-separated team ids the key is limited to (default: all the user's teams)",
+    )
+    key.add_argument("--label", default="Personal API key", help="label (up to 40 characters)")
+    key.add_argument("--json", action="store_true", help="print one JSON line")
     _add_expiry_options(key)
     key.set_defaults(handler=cmd_create_api_key)
 
-    listing = sub.add_parser("list-api-keys", help="personal API keys (never their secrets)")
+    listing = command("list-api-keys", "personal API keys (never their secrets)")
     listing.add_argument("--email", default=None, help="only this user's keys")
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--json", action="store_true", help="print one JSON line")
     listing.set_defaults(handler=cmd_list_api_keys)
 
-    revoke = sub.add_parser("revoke-api-key", help="revoke a personal API key at once")
+    revoke = command("revoke-api-key", "revoke a personal API key at once")
     revoke.add_argument("id", help="the key's id (see list-api-keys)")
-    revoke.add_argument("--json", action="store_true")
+    revoke.add_argument("--json", action="store_true", help="print one JSON line")
     revoke.set_defaults(handler=cmd_revoke_api_key)
 
-    rotate = sub.add_parser("rotate-encryption-keys", help="re-encrypt secrets with the first key")
+    rotate = command("rotate-encryption-keys", "re-encrypt secrets with the first key")
     rotate.set_defaults(handler=cmd_rotate_encryption_keys)
 
-    generate = sub.add_parser("generate-encryption-key", help="print a fresh Fernet key")
+    generate = command("generate-encryption-key", "print a fresh Fernet key (no database)")
     generate.set_defaults(handler=cmd_generate_encryption_key, needs_settings=False)
     return parser
+
+
+def _log_level(args: argparse.Namespace, settings: Settings) -> str:
+    """`serve` logs at LOG_LEVEL; a one-shot command shows warnings only unless -v."""
+    if args.command == "serve" or args.verbose or args.debug:
+        return settings.log_level
+    return max(
+        (settings.log_level, "WARNING"), key=lambda name: logging.getLevelNamesMapping()[name]
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for an unexpected failure: the exception's type and its first line."""
+    for cause in _causes(exc):
+        if isinstance(cause, CommandError | EncryptionConfigError | DatabaseConfigError):
+            return str(cause)
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -422,13 +644,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if getattr(args, "needs_settings", True):
             settings = load_settings()
-            configure_logging(settings.log_level, settings.log_format)
+            configure_logging(_log_level(args, settings), settings.log_format)
         else:
             settings = None
         code: int = args.handler(args, settings)
     except UsageError as exc:
         sys.stderr.write(f"llma: error: {exc}\n")
         return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if args.debug:
+            traceback.print_exception(exc)
+        sys.stderr.write(f"llma: error: {_describe(exc)}\n")
+        return 1
     return code
 
 

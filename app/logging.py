@@ -1,10 +1,11 @@
-"""JSON (default) or console logs, each line carrying the id of the request that caused it."""
+"""JSON (production) or console (development) logs, each line carrying its request's id."""
 
 from __future__ import annotations
 
 import contextvars
 import datetime as dt
 import logging
+import re
 import sys
 from typing import Any
 
@@ -14,7 +15,16 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
 )
 
-_STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+# uvicorn attaches `color_message` (its message with ANSI colours) to its records.
+_STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "color_message",
+}
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# Libraries whose INFO lines are chatter for an operator (alembic's plugin list and dialect
+# notes, pgserver's initdb/pg_ctl commands): shown only with LOG_LEVEL=DEBUG.
+_QUIET_LIBRARIES = ("alembic", "pgserver")
 
 
 class _RequestIdFilter(logging.Filter):
@@ -29,7 +39,7 @@ class JSONFormatter(logging.Formatter):
             "ts": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": _ANSI.sub("", record.getMessage()),
         }
         for key, value in record.__dict__.items():
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
@@ -42,6 +52,11 @@ class JSONFormatter(logging.Formatter):
 class ConsoleFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        if getattr(record, "request_id", None) is None:
+            record.request_id = "-"
+        return _ANSI.sub("", super().format(record))
 
 
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
@@ -62,3 +77,6 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
         logger.propagate = True
     # Our middleware logs each request once; uvicorn's access log would repeat it.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    quiet = logging.DEBUG if root.level <= logging.DEBUG else logging.WARNING
+    for name in _QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(quiet)

@@ -147,10 +147,11 @@ class RequestContext:
             self.requests.labels(method, route, str(status)).inc()
             self.latency.labels(method, route).observe(elapsed)
             logger.info(
-                "%s %s %s",
+                "%s %s %s %.1fms",
                 method,
                 scope.get(ORIGINAL_PATH, scope["path"]),
                 status,
+                elapsed * 1000,
                 extra={"status": status, "duration_ms": round(elapsed * 1000, 2), "route": route},
             )
             request_id_var.reset(token)

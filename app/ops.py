@@ -8,7 +8,7 @@ from typing import Any
 import yaml  # type: ignore[import-untyped]
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
@@ -68,6 +68,12 @@ async def openapi_schema(request: Request, format: str | None = None) -> Respons
         code="invalid_choice",
         attr="format",
     )
+
+
+@router.get("/", include_in_schema=False)
+async def root() -> RedirectResponse:
+    """A browser opening the service's address lands on the API documentation."""
+    return RedirectResponse("/docs", status_code=307)
 
 
 @router.get("/docs", include_in_schema=False)

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".data")
     encryption_keys: SecretStr | None = None
     max_request_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    # Where `llma serve` listens (its --host/--port win).
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
 
     openai_base_url: str = "https://api.openai.com/v1"
     anthropic_base_url: str = "https://api.anthropic.com"
@@ -83,7 +86,8 @@ class Settings(BaseSettings):
     allowed_hosts: str = "localhost,127.0.0.1,::1,testserver,test"
     trial_eval_limit: int = Field(default=100, ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
-    log_format: Literal["json", "console"] = "json"
+    # Unset: `console` in development, `json` in production (see _default_log_format).
+    log_format: Literal["json", "console"] = "console"
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -134,6 +138,12 @@ class Settings(BaseSettings):
             raise ValueError(
                 "PROVIDER_MAX_CONNECTIONS must be at least 4 x PROVIDER_CALLS_PER_TEAM"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _default_log_format(self) -> Settings:
+        if "log_format" not in self.model_fields_set and self.is_production:
+            self.log_format = "json"
         return self
 
     @property

@@ -54,14 +54,10 @@ async def drop_database(server: str, database_url: str) -> None:
 
 
 def alembic_config(database_url: str) -> Any:
-    from alembic.config import Config
+    """The packaged migrations (app/migrations), configured as `llma migrate` does."""
+    from app.cli import alembic_config as packaged
 
-    root = Path(__file__).resolve().parent.parent
-    config = Config(str(root / "alembic.ini"))
-    config.set_main_option("script_location", str(root / "migrations"))
-    config.attributes["database_url"] = database_url
-    config.attributes["configure_logging"] = False
-    return config
+    return packaged(database_url)
 
 
 async def alembic(database_url: str, action: str, *args: Any) -> None:

@@ -32,8 +32,8 @@ def _json(done: Any) -> Any:
 
 
 def _errors(stderr: str) -> list[str]:
-    """The CLI's own error lines (log records, JSON lines, are another matter: issue 16)."""
-    return [line for line in stderr.splitlines() if not line.startswith("{")]
+    """Everything a one-shot command wrote to stderr: a failure is one `llma: error:` line."""
+    return stderr.splitlines()
 
 
 def _probes(team_id: int) -> str:
@@ -92,7 +92,9 @@ async def test_list_and_revoke(database_url: str, client: httpx.AsyncClient) -> 
     assert llma("revoke-api-key", first["id"], database_url=database_url).returncode == 0
     unknown = llma("revoke-api-key", str(uuid.uuid4()), database_url=database_url)
     assert unknown.returncode == 1
-    assert _errors(unknown.stderr) == [f"error: no API key with id {unknown.args[-1]}"]
+    assert _errors(unknown.stderr) == [
+        f"llma: error: no API key with id {unknown.args[-1]} (llma list-api-keys shows them)"
+    ]
     assert llma("revoke-api-key", "nope", database_url=database_url).returncode == 2
 
 
@@ -106,7 +108,7 @@ async def test_keys_for_unreachable_teams_are_refused(database_url: str) -> None
         )
         assert refused.returncode == 1, team_ids
         (error,) = _errors(refused.stderr)
-        assert error.startswith("error: no team ")
+        assert error.startswith("llma: error: no team ")
         assert error.endswith("; no key created")
         assert refused.stdout == ""
     listed = _json(llma("list-api-keys", "--email", email, "--json", database_url=database_url))

@@ -76,3 +76,11 @@ async def test_docs_are_served_without_a_cdn(client: httpx.AsyncClient) -> None:
     asset = await client.get("/static/swagger/swagger-ui-bundle.js")
     assert asset.status_code == 200
     assert len(asset.content) > 100_000
+
+
+async def test_root_redirects_to_the_docs(client: httpx.AsyncClient) -> None:
+    response = await client.get("/", follow_redirects=False)
+    assert response.status_code in (307, 308)
+    assert response.headers["location"] == "/docs"
+    schema = (await client.get("/api/schema/")).json()
+    assert "/" not in schema["paths"]

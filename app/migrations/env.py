@@ -51,7 +51,9 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async() -> None:
-    engine = create_async_engine(async_url(_database_url()), poolclass=pool.NullPool)
+    engine = create_async_engine(
+        async_url(_database_url()), poolclass=pool.NullPool, connect_args={"timeout": 10}
+    )
     async with engine.connect() as connection:
         await connection.run_sync(_run)
     await engine.dispose()
