@@ -15,6 +15,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import logging
+import random
 import time
 import uuid
 from collections.abc import Sequence
@@ -239,7 +240,8 @@ class SummaryService:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise timed_out("An identical summary", self.settings)
-            await asyncio.sleep(min(pause, remaining))  # then one last look at the deadline
+            # Jittered, so waiters that arrived together do not poll in step.
+            await asyncio.sleep(min(pause * random.uniform(0.5, 1.5), remaining))
             pause = min(pause * 2, POLL_MAX_SECONDS)
         try:
             with self.slots.hold(self.team_id):
