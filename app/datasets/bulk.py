@@ -142,7 +142,8 @@ class AnswerSpool:
     """An append-only temporary file the import writes to and the response reads from."""
 
     def __init__(self) -> None:
-        self._file = tempfile.TemporaryFile(prefix="llma-import-")
+        # Closed by `read()`, which outlives this method: no `with` block can hold it.
+        self._file = tempfile.TemporaryFile(prefix="llma-import-")  # noqa: SIM115
         self._fd = self._file.fileno()
         self._written = 0
         self._done = False
@@ -184,9 +185,10 @@ def _answer(line: int, item_id: Any, status: str) -> bytes:
 
 def _error_answer(error: LineError) -> bytes:
     body = {"code": error.code, "detail": error.detail, "attr": error.attr}
-    return orjson.dumps(
-        {"line": error.line, "id": error.id, "status": "rejected", "error": body}
-    ) + b"\n"
+    return (
+        orjson.dumps({"line": error.line, "id": error.id, "status": "rejected", "error": body})
+        + b"\n"
+    )
 
 
 def _conflict_answer(item: Item) -> bytes:
@@ -195,9 +197,10 @@ def _conflict_answer(item: Item) -> bytes:
         "detail": "An item with this id exists with other content; mode=upsert replaces it.",
         "attr": "id",
     }
-    return orjson.dumps(
-        {"line": item.line, "id": str(item.id), "status": "conflict", "error": body}
-    ) + b"\n"
+    return (
+        orjson.dumps({"line": item.line, "id": str(item.id), "status": "conflict", "error": body})
+        + b"\n"
+    )
 
 
 def _taken_answer(item: Item) -> bytes:
@@ -206,9 +209,10 @@ def _taken_answer(item: Item) -> bytes:
         "detail": "This id belongs to an item outside this dataset.",
         "attr": "id",
     }
-    return orjson.dumps(
-        {"line": item.line, "id": str(item.id), "status": "conflict", "error": body}
-    ) + b"\n"
+    return (
+        orjson.dumps({"line": item.line, "id": str(item.id), "status": "conflict", "error": body})
+        + b"\n"
+    )
 
 
 # --- the import ----------------------------------------------------------------------------------
@@ -331,7 +335,9 @@ class Importer:
                 out += text
         spool.write(bytes(out))
 
-    async def _write(self, session: AsyncSession, items: list[Item]) -> dict[int, tuple[str, bytes]]:
+    async def _write(
+        self, session: AsyncSession, items: list[Item]
+    ) -> dict[int, tuple[str, bytes]]:
         options = self.options
         driver = await _driver(session)
         team, dataset = options.team_id, options.dataset_id
@@ -431,9 +437,7 @@ class Importer:
         return keep
 
 
-async def run_import(
-    importer: Importer, body: AsyncIterator[bytes], spool: AnswerSpool
-) -> None:
+async def run_import(importer: Importer, body: AsyncIterator[bytes], spool: AnswerSpool) -> None:
     """The import task: always ends the spool, with a final line saying how it ended."""
     try:
         await importer.run(body, spool)
@@ -459,9 +463,7 @@ async def run_import(
         spool.finish()
 
 
-async def answer_stream(
-    importer: Importer, body: AsyncIterator[bytes]
-) -> AsyncIterator[bytes]:
+async def answer_stream(importer: Importer, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     """The response body. The import starts here, once the response is under way: by then the
     request's own session (authentication, the dataset check) is closed."""
     spool = AnswerSpool()

@@ -21,7 +21,7 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from app.auth.dependencies import DatasetRead, DatasetWrite
-from app.datasets.bulk import STATUSES, ImportOptions, Importer, answer_stream, export_stream
+from app.datasets.bulk import STATUSES, Importer, ImportOptions, answer_stream, export_stream
 from app.datasets.bulk_formats import MEDIA_TYPES, BodyError, decompressed, utf8_prefix_ok
 from app.datasets.repository import DatasetItemRepository, DatasetRepository
 from app.db import SessionDep
@@ -208,7 +208,7 @@ async def export_dataset_items(
     session: SessionDep,
     request: Request,
     dataset_id: DatasetId,
-    format: Annotated[  # noqa: A002  (the query parameter's name)
+    format: Annotated[
         Literal["ndjson", "csv"], Query(description="`ndjson` (default) or `csv`.")
     ] = "ndjson",
     include_deleted: Annotated[

@@ -223,11 +223,17 @@ for _router, _base in ((datasets, "/datasets/"), (items, "/dataset_items/")):
 
 # Bulk import/export (issue 15): their own module, their own 405s.
 method_not_allowed(
-    bulk, "/datasets/{id}/items/import/", read_scope=DatasetRead, write_scope=DatasetWrite,
+    bulk,
+    "/datasets/{id}/items/import/",
+    read_scope=DatasetRead,
+    write_scope=DatasetWrite,
     allowed=("POST",),
 )
 method_not_allowed(
-    bulk, "/datasets/{id}/items/export/", read_scope=DatasetRead, write_scope=DatasetWrite,
+    bulk,
+    "/datasets/{id}/items/export/",
+    read_scope=DatasetRead,
+    write_scope=DatasetWrite,
     allowed=("GET",),
 )
 router = APIRouter(routes=[*datasets.routes, *items.routes, *bulk.routes])
