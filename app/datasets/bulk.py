@@ -232,7 +232,11 @@ def _columns(items: list[Item]) -> list[Any]:
 
 
 async def _driver(session: AsyncSession) -> Any:
+    """The session's asyncpg connection, inside a real transaction. SQLAlchemy's adapter
+    sends `BEGIN` lazily, with its first statement: without one, statements sent straight to
+    the driver would each commit on their own (see `app.statements`)."""
     connection = await session.connection()
+    await connection.exec_driver_sql("SELECT 1")
     return (await connection.get_raw_connection()).driver_connection
 
 
