@@ -44,6 +44,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.requests import ClientDisconnect
 
 from app.datasets.bulk_formats import (
     BodyError,
@@ -448,8 +449,6 @@ async def run_import(importer: Importer, body: AsyncIterator[bytes], spool: Answ
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        from starlette.requests import ClientDisconnect
-
         if isinstance(exc, ClientDisconnect):
             logger.info("bulk import: client went away after %s lines", importer.counts.lines)
         else:
