@@ -84,6 +84,20 @@ def nul_error(attr: str | None) -> ValidationFailed:
     return ValidationFailed(NUL_DETAIL, code="null_characters_not_allowed", attr=attr)
 
 
+def value_error(value: Any, encoded: str, attr: str) -> ValidationFailed | None:
+    """What a decoded value (`encoded`: its JSON text) would be refused for inside a body: a NUL
+    (PostgreSQL's jsonb cannot store U+0000) or nesting past MAX_JSON_DEPTH; None when fine."""
+    check_nul = "\\u0000" in encoded
+    if not check_nul and encoded.count("[") + encoded.count("{") <= MAX_JSON_DEPTH:
+        return None
+    found = _walk(value, check_nul)
+    if found.too_deep is not None:
+        return ValidationFailed(DEPTH_DETAIL, code="max_depth", attr=attr)
+    if found.nul is not None:
+        return nul_error(attr)
+    return None
+
+
 def _may_hold_nul(raw: bytes) -> bool:
     return any(marker in raw for marker in _NUL_MARKERS)
 

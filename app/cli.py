@@ -617,6 +617,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     generate = command("generate-encryption-key", "print a fresh Fernet key (no database)")
     generate.set_defaults(handler=cmd_generate_encryption_key, needs_settings=False)
+
+    # Bulk item import/export against a running service (issue 15).
+    from app.datasets.bulk_cli import add_commands as add_bulk_commands
+
+    add_bulk_commands(sub)
     return parser
 
 

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     # Where `llma serve` listens (its --host/--port win).
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    # Bulk item import (issue 15): bounded per line and per request, not by body size.
+    import_max_line_bytes: int = Field(default=1024 * 1024, gt=0)
+    import_max_lines: int = Field(default=5_000_000, gt=0)
+    import_batch_size: int = Field(default=2000, gt=0, le=50_000)
 
     openai_base_url: str = "https://api.openai.com/v1"
     anthropic_base_url: str = "https://api.anthropic.com"

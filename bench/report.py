@@ -148,6 +148,10 @@ def render(context: dict[str, Any], summary: list[dict[str, Any]]) -> str:
         )
     lines += ["", "## Targets (SPEC §10)", "", *targets(summary), ""]
     lines += ["## Memory", "", *memory_lines(context["memory"]), ""]
+    if context.get("bulk"):
+        from bench.bulk import report_lines
+
+        lines += report_lines(context["bulk"])
     return "\n".join(lines) + "\n" + _kept_notes()
 
 

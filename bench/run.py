@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from bench import database, report, scenarios, seed
+from bench import bulk, database, report, scenarios, seed
 from bench.driver import INSTALL_HINT, Result, drive, write_requests, wrk_path
 from bench.servers import (
     Server,
@@ -114,6 +114,11 @@ async def top_up(
 
 
 async def run(args: argparse.Namespace) -> int:
+    only = set(args.only.split(",")) if args.only else set(bulk.NAMES)
+    wanted_bulk = bool(only & set(bulk.NAMES))
+    if args.only and only <= set(bulk.NAMES):
+        # Bulk import/export only: no wrk, no seed, a database and team of their own.
+        return await bulk.standalone(args.database_url, args.workers)
     if wrk_path() is None:
         print(INSTALL_HINT, file=sys.stderr)
         return 2
@@ -196,6 +201,9 @@ async def run(args: argparse.Namespace) -> int:
         await top_up(servers["service"], cheap, args.memory_requests, data.api_key, args)
         rss_after = {name: server.worker_rss_mib() for name, server in servers.items()}
         served = {name: server.served for name, server in servers.items()}
+        bulk_results = None
+        if wanted_bulk:
+            bulk_results = await bulk.run_bulk(url, servers["service"], data.team_id, data.api_key)
     finally:
         for server in servers.values():
             server.stop()
@@ -214,6 +222,7 @@ async def run(args: argparse.Namespace) -> int:
         "database": "embedded pgserver (bench/.data)" if embedded else "given server",
         "args": {k: str(v) for k, v in vars(args).items()},
         "memory": {"after_warmup": rss_warm, "after": rss_after, "served": served},
+        "bulk": bulk_results,
         "minutes": round((time.monotonic() - started) / 60, 1),
     }
     raw = {"context": context, "summary": summary, "runs": _raw_runs(runs)}

@@ -260,6 +260,12 @@ async def _load_items(
                 "dataset_items", records=chunk, columns=ITEM_COLUMNS
             )
     await connection.execute("SET session_replication_role = origin")
+    # The replica role skipped the triggers that keep `datasets.item_count` too.
+    await connection.execute(
+        "UPDATE datasets d SET item_count = (SELECT count(*) FROM dataset_items i "
+        "WHERE i.dataset_id = d.id AND NOT i.deleted) WHERE d.team_id = $1",
+        team_id,
+    )
     for index in indexes:
         print(f"  building {index['indexname']}", flush=True)
         await connection.execute(index["indexdef"])

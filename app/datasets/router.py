@@ -15,6 +15,7 @@ from fastapi import APIRouter, Path, Query, Request
 
 from app.auth.dependencies import DatasetRead, DatasetWrite
 from app.datasets import schemas
+from app.datasets.bulk_router import bulk
 from app.datasets.filters import dataset_order_terms, optional_uuid, search_term, uuid_list
 from app.datasets.paging import ListWindow, PageRows, Window
 from app.datasets.repository import DatasetItemRepository, DatasetRepository
@@ -220,4 +221,19 @@ for _router, _base in ((datasets, "/datasets/"), (items, "/dataset_items/")):
         documented=("DELETE",),
     )
 
-router = APIRouter(routes=[*datasets.routes, *items.routes])
+# Bulk import/export (issue 15): their own module, their own 405s.
+method_not_allowed(
+    bulk,
+    "/datasets/{id}/items/import/",
+    read_scope=DatasetRead,
+    write_scope=DatasetWrite,
+    allowed=("POST",),
+)
+method_not_allowed(
+    bulk,
+    "/datasets/{id}/items/export/",
+    read_scope=DatasetRead,
+    write_scope=DatasetWrite,
+    allowed=("GET",),
+)
+router = APIRouter(routes=[*datasets.routes, *items.routes, *bulk.routes])

@@ -54,6 +54,9 @@ class DatasetRead(APIModel):
     deleted: bool
     created_by: UserBasic | None
     team: int
+    item_count: int = Field(
+        description="Live (not deleted) items in the dataset; read-only, kept by the database."
+    )
 
 
 class DatasetItemCreate(APIModel):

@@ -48,6 +48,7 @@ DATASET_COLUMNS = (
     Dataset.deleted,
     Dataset.team_id,
     *USER_COLUMNS,
+    Dataset.item_count,
 )
 
 
@@ -63,6 +64,7 @@ def dataset_from_row(row: Sequence[Any]) -> dict[str, Any]:
         "deleted": deleted,
         "created_by": user_from_columns(row[8:17]),
         "team": team_id,
+        "item_count": row[17],
     }
 
 
@@ -77,6 +79,7 @@ def dataset_from_model(dataset: Dataset, created_by: dict[str, Any] | None) -> d
         "deleted": dataset.deleted,
         "created_by": created_by,
         "team": dataset.team_id,
+        "item_count": dataset.item_count,
     }
 
 

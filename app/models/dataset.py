@@ -6,12 +6,14 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, text
+from sqlalchemy import Computed, ForeignKey, Index, LargeBinary, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, TimestampMixin, uuid7
 from app.models.tenancy import User
+
+CONTENT_HASH_SQL = "sha256(jsonb_send(input) || jsonb_send(output))"
 
 
 class Dataset(TimestampMixin, Base):
@@ -43,6 +45,9 @@ class Dataset(TimestampMixin, Base):
         ForeignKey("users.id", ondelete="SET NULL"), default=None
     )
     created_by: Mapped[User | None] = relationship(lazy="raise")
+    # Live items of the dataset, kept by statement-level triggers on dataset_items (migration
+    # b5_bulk_items) in the writing transaction: lists read it instead of counting rows.
+    item_count: Mapped[int] = mapped_column(default=0, server_default=text("0"))
 
 
 class DatasetItem(TimestampMixin, Base):
@@ -70,6 +75,14 @@ class DatasetItem(TimestampMixin, Base):
             "dataset_id",
             postgresql_where=text("NOT deleted"),
         ),
+        # Duplicate-by-content lookups of bulk imports (`dedupe=content`).
+        Index(
+            "ix_dataset_items_content_hash",
+            "team_id",
+            "dataset_id",
+            "content_hash",
+            postgresql_where=text("NOT deleted"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
@@ -88,3 +101,9 @@ class DatasetItem(TimestampMixin, Base):
         ForeignKey("users.id", ondelete="SET NULL"), default=None
     )
     created_by: Mapped[User | None] = relationship(lazy="raise")
+    # sha256 over PostgreSQL's canonical jsonb text of (input, output), computed by the
+    # database on every write path (create, PATCH, bulk import): `jsonb_send` is the version
+    # byte 0x01 and the text, in which a raw 0x01 cannot occur, so the pair is unambiguous.
+    content_hash: Mapped[bytes | None] = mapped_column(
+        LargeBinary, Computed(CONTENT_HASH_SQL, persisted=True), nullable=True
+    )

@@ -32,7 +32,9 @@ async def test_create_returns_every_field(
         "deleted",
         "created_by",
         "team",
+        "item_count",
     }
+    assert body["item_count"] == 0
     assert body["name"] == "Golden set"
     assert body["description"] == "Hard prompts"
     assert body["metadata"] == {"owner": "qa"}
