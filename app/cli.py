@@ -621,7 +621,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Bulk item import/export against a running service (issue 15).
     from app.datasets.bulk_cli import add_commands as add_bulk_commands
 
-    add_bulk_commands(sub)
+    add_bulk_commands(command)
     return parser
 
 

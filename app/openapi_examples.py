@@ -43,6 +43,7 @@ DATASET = {
     "deleted": False,
     "created_by": USER_EXAMPLE,
     "team": TEAM,
+    "item_count": 42,
 }
 DATASET_ITEM = {
     "id": ITEM_ID,

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -33,14 +33,29 @@ class CommandFailed(Exception):
     """Printed as `llma: error: …`; exit status 1."""
 
 
-def add_commands(sub: Any) -> None:
-    """Register the two subcommands on `llma`'s parser (`app.cli.build_parser`)."""
-    imp = sub.add_parser("import-items", help="stream a file of items into a dataset")
+def add_commands(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    """Register the two subcommands through `app.cli.build_parser`'s `command` factory."""
+    imp = command("import-items", "stream a file of items into a dataset")
     imp.add_argument("file", help="NDJSON, CSV or JSON array (may be .gz); - for stdin")
     imp.add_argument("--dataset", required=True, help="dataset id")
-    imp.add_argument("--format", choices=sorted(CONTENT_TYPES), default=None)
-    imp.add_argument("--mode", choices=("insert", "upsert"), default="insert")
-    imp.add_argument("--dedupe", choices=("none", "content"), default="none")
+    imp.add_argument(
+        "--format",
+        choices=sorted(CONTENT_TYPES),
+        default=None,
+        help="the file's format (default: from its extension, else ndjson)",
+    )
+    imp.add_argument(
+        "--mode",
+        choices=("insert", "upsert"),
+        default="insert",
+        help="upsert: a known id with other content is updated instead of a conflict",
+    )
+    imp.add_argument(
+        "--dedupe",
+        choices=("none", "content"),
+        default="none",
+        help="content: skip items whose input and output already exist in the dataset",
+    )
     imp.add_argument("--atomic", action="store_true", help="all or nothing")
     imp.add_argument("--new-ids", action="store_true", help="ignore the lines' ids")
     imp.add_argument(
@@ -49,10 +64,14 @@ def add_commands(sub: Any) -> None:
     _connection_arguments(imp)
     imp.set_defaults(handler=cmd_import_items, needs_settings=False)
 
-    exp = sub.add_parser("export-items", help="stream a dataset's items to stdout or a file")
+    exp = command("export-items", "stream a dataset's items to stdout or a file")
     exp.add_argument("--dataset", required=True, help="dataset id")
-    exp.add_argument("--format", choices=("ndjson", "csv"), default="ndjson")
-    exp.add_argument("--include-deleted", action="store_true")
+    exp.add_argument(
+        "--format", choices=("ndjson", "csv"), default="ndjson", help="the output format"
+    )
+    exp.add_argument(
+        "--include-deleted", action="store_true", help="soft-deleted items too (default: live only)"
+    )
     exp.add_argument("--output", "-o", default="-", help="file (default: stdout)")
     _connection_arguments(exp)
     exp.set_defaults(handler=cmd_export_items, needs_settings=False)

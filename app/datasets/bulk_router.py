@@ -29,7 +29,7 @@ from app.errors import NotFound, UnsupportedMediaType, ValidationFailed, error_r
 from app.routing import api_router
 
 PREFIX = "/api/environments/{environment_id}"
-bulk = api_router(PREFIX, "dataset items")
+bulk = api_router(PREFIX, "Dataset items")
 DatasetId = Annotated[str, Path(alias="id", description="Dataset id (UUID).")]
 NDJSON = "application/x-ndjson"
 
@@ -72,11 +72,44 @@ IMPORT_BODY = {
         "description": "NDJSON, CSV (header row; columns named as the item fields) or a JSON "
         "array of items; `Content-Encoding: gzip` (or a gzip body) is accepted.",
         "content": {
-            NDJSON: {"schema": ITEM_LINE_SCHEMA},
-            "text/csv": {"schema": {"type": "string"}},
-            "application/json": {"schema": {"type": "array", "items": ITEM_LINE_SCHEMA}},
+            NDJSON: {
+                "schema": ITEM_LINE_SCHEMA,
+                "example": '{"input": {"q": "Reset my password"}, "output": "Settings → Security"}',
+            },
+            "text/csv": {
+                "schema": {"type": "string"},
+                "example": 'input,output\n"{""q"": ""Reset my password""}",Settings → Security\n',
+            },
+            "application/json": {
+                "schema": {"type": "array", "items": ITEM_LINE_SCHEMA},
+                "examples": {
+                    "import_dataset_items": {
+                        "summary": "Two items, one with a client id",
+                        "value": [
+                            {"input": {"q": "Reset my password"}, "output": "Settings → Security"},
+                            {
+                                "id": "0193a7c2-5f3e-7d41-9a8e-2b7c1d4e5f61",
+                                "input": {"q": "Change my e-mail"},
+                                "output": "Settings → Profile",
+                                "metadata": {"source": "tickets"},
+                            },
+                        ],
+                    }
+                },
+            },
         },
     }
+}
+ANSWER_EXAMPLE = {"line": 1, "id": "0193a7c2-5f3e-7d41-9a8e-2b7c1d4e5f61", "status": "created"}
+EXPORT_EXAMPLE = {
+    "id": "0193a7c2-5f3e-7d41-9a8e-2b7c1d4e5f61",
+    "input": {"q": "Change my e-mail"},
+    "output": "Settings → Profile",
+    "metadata": {"source": "tickets"},
+    "ref_trace_id": None,
+    "ref_source_id": None,
+    "ref_timestamp": None,
+    "deleted": False,
 }
 
 
@@ -114,7 +147,7 @@ async def _prepended(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[
     responses={
         200: {
             "description": "The per-line answers, streamed as NDJSON.",
-            "content": {NDJSON: {"schema": ANSWER_SCHEMA}},
+            "content": {NDJSON: {"schema": ANSWER_SCHEMA, "example": ANSWER_EXAMPLE}},
         },
         **error_responses(400, 401, 403, 404, 415),
     },
@@ -198,7 +231,13 @@ def _slug(name: str) -> str:
     responses={
         200: {
             "description": "Every item, oldest first, as NDJSON lines or CSV rows.",
-            "content": {NDJSON: {"schema": ITEM_LINE_SCHEMA}, "text/csv": {}},
+            "content": {
+                NDJSON: {"schema": ITEM_LINE_SCHEMA, "example": EXPORT_EXAMPLE},
+                "text/csv": {
+                    "example": "id,input,output,metadata,ref_trace_id,ref_source_id,"
+                    "ref_timestamp,deleted\n"
+                },
+            },
         },
         **error_responses(400, 401, 403, 404),
     },
