@@ -30,7 +30,7 @@ from pydantic import ValidationError
 
 from app.auth.scopes import ALL_SCOPES, parse_scopes
 from app.crypto import EncryptionConfigError
-from app.embedded_pg import DatabaseConfigError, resolve_database_url
+from app.db.embedded import DatabaseConfigError, resolve_database_url
 from app.logging import configure_logging
 from app.settings import Settings, get_settings
 
@@ -39,8 +39,6 @@ T = TypeVar("T")
 # uvicorn's default 5 s lets the supervisor kill workers that are merely starved of CPU on a
 # loaded 2-core host (seen in `make bench`), dropping their in-flight requests.
 WORKER_HEALTHCHECK_SECONDS = 30
-# The Alembic environment ships inside the package (package data), wherever it is installed.
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 class UsageError(Exception):
@@ -61,20 +59,10 @@ def load_settings() -> Settings:
         raise UsageError(f"invalid setting: {problems}") from None
 
 
-def alembic_config(database_url: str) -> Any:
-    """Alembic's configuration for the packaged migrations; no alembic.ini needed."""
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.set_main_option("path_separator", "os")
-    config.attributes["database_url"] = database_url
-    config.attributes["configure_logging"] = False
-    return config
-
-
 def run_migrations(database_url: str) -> None:
     from alembic import command
+
+    from app.db.migrate import alembic_config
 
     with _database_errors(database_url):
         command.upgrade(alembic_config(database_url), "head")
@@ -82,7 +70,7 @@ def run_migrations(database_url: str) -> None:
 
 
 async def _with_session(database_url: str, work: Callable[[Any], Awaitable[T]]) -> T:
-    from app.db import create_engine, create_sessionmaker
+    from app.db.engine import create_engine, create_sessionmaker
 
     with _database_errors(database_url):
         engine = create_engine(database_url, pool_size=1, max_overflow=0)
@@ -284,7 +272,7 @@ def cmd_create_api_key(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _key_summary(key: Any, owner: str) -> dict[str, Any]:
-    from app.jsonutil import isoformat
+    from app.web.jsonutil import isoformat
 
     def when(value: Any) -> str | None:
         return isoformat(value) if value is not None else None
@@ -414,8 +402,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from app.demo import ensure_demo_identity
-    from app.serving import uvicorn_options
+    from app.auth.demo import ensure_demo_identity
+    from app.web.serving import uvicorn_options
 
     host = args.host if args.host is not None else settings.host
     port = args.port if args.port is not None else settings.port

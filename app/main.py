@@ -10,19 +10,20 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from app import metrics, ops
+from app import metrics
 from app.crypto import build_secret_box
-from app.db import create_engine, create_sessionmaker
-from app.embedded_pg import resolve_database_url
-from app.errors import install_error_handlers
-from app.http import create_http_client
-from app.jsonutil import JSONResponse
+from app.db.embedded import resolve_database_url
+from app.db.engine import create_engine, create_sessionmaker
 from app.logging import configure_logging
-from app.middleware import BodySizeLimit, PathNormalizer, RequestContext
-from app.openapi import install_openapi, operation_id
+from app.providers.client import create_http_client
 from app.providers.limits import TeamSlots
-from app.routing import add_routes
 from app.settings import Settings, get_settings
+from app.web import ops
+from app.web.errors import install_error_handlers
+from app.web.jsonutil import JSONResponse
+from app.web.middleware import BodySizeLimit, PathNormalizer, RequestContext
+from app.web.openapi import install_openapi, operation_id
+from app.web.routing import add_routes
 
 logger = logging.getLogger("app")
 

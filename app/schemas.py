@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict, PlainSerializer
 from sqlalchemy import ColumnClause, Text, cast, func, literal_column
 from sqlalchemy.orm import InstrumentedAttribute
 
-from app.jsonutil import isoformat
 from app.models import User
+from app.web.jsonutil import isoformat
 
 # ISO 8601 UTC with microseconds and `Z` on the wire (SPEC §4).
 Timestamp = Annotated[dt.datetime, PlainSerializer(isoformat, return_type=str, when_used="json")]

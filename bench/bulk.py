@@ -334,7 +334,7 @@ async def standalone(database_url: str | None, workers: int, rows: int = ROWS) -
     finally:
         await connection.close()
     from app.cli import run_migrations
-    from app.db import with_database
+    from app.db.engine import with_database
 
     url = with_database(server_url, name)
     await asyncio.to_thread(run_migrations, url)

@@ -15,7 +15,7 @@ import asyncpg
 import psutil
 from sqlalchemy.engine import make_url
 
-from app.db import connect_kwargs, with_database
+from app.db.engine import connect_kwargs, with_database
 
 BENCH_DIR = Path(__file__).resolve().parent
 DATA_DIR = BENCH_DIR / ".data"
@@ -27,7 +27,7 @@ def server_url(given: str | None) -> tuple[str, Any]:
     """A SQLAlchemy URL of a server we may create databases on, and the embedded server handle."""
     if given:
         return given, None
-    from app.embedded_pg import start_embedded_postgres
+    from app.db.embedded import start_embedded_postgres
 
     server, url = start_embedded_postgres(DATA_DIR, cleanup_mode="stop")
     return url, server

@@ -2,7 +2,7 @@
 
 `python -m bench.serve --port P --workers N`: `bench.baseline:app` with uvicorn's access log
 off, proxy headers on, warnings only, a 30 s worker health check, and the connection limits
-(app/serving.py) as in `llma serve`. (With
+(app/web/serving.py) as in `llma serve`. (With
 uvicorn's default 5 s, a worker starved of CPU on a loaded 2-core machine misses a ping and is
 SIGKILLed, and its replacement, still importing, misses the next: a benchmark would measure
 restart loops.)
@@ -15,8 +15,8 @@ import argparse
 import uvicorn
 
 from app.cli import WORKER_HEALTHCHECK_SECONDS
-from app.serving import uvicorn_options
 from app.settings import get_settings
+from app.web.serving import uvicorn_options
 
 
 def main() -> None:

@@ -9,9 +9,9 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.db import create_engine
-from app.http import create_http_client
+from app.db.engine import create_engine
 from app.main import create_app
+from app.providers.client import create_http_client
 from app.settings import Settings
 from tests import database
 from tests.factories import Identity, make_identity

@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from app.db import async_url, connect_kwargs, with_database
+from app.db.engine import async_url, connect_kwargs, with_database
 from app.settings import Settings
 
 _embedded: list[Any] = []
@@ -26,7 +26,7 @@ def server_url() -> str:
     configured = Settings(_env_file=None).test_database_url  # type: ignore[call-arg]
     if configured:
         return async_url(configured)
-    from app.embedded_pg import start_embedded_postgres
+    from app.db.embedded import start_embedded_postgres
 
     folder = Path(tempfile.mkdtemp(prefix="llma-test-pg-"))
     server, url = start_embedded_postgres(folder, cleanup_mode="delete")
@@ -54,8 +54,8 @@ async def drop_database(server: str, database_url: str) -> None:
 
 
 def alembic_config(database_url: str) -> Any:
-    """The packaged migrations (app/migrations), configured as `llma migrate` does."""
-    from app.cli import alembic_config as packaged
+    """The packaged migrations (app/db/migrations), configured as `llma migrate` does."""
+    from app.db.migrate import alembic_config as packaged
 
     return packaged(database_url)
 

@@ -80,7 +80,7 @@ def test_docker_build_context() -> None:
         for path in (ROOT / "app").rglob("*")
         if path.is_file() and "__pycache__" not in path.parts
     ]
-    assert "app/migrations/env.py" in shipped
+    assert "app/db/migrations/env.py" in shipped
     assert not [path for path in [*sources, *shipped] if _ignored(path, patterns)]
 
 
@@ -144,10 +144,10 @@ def test_alembic_ini_finds_the_packaged_migrations() -> None:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    from app.cli import MIGRATIONS_DIR, alembic_config
+    from app.db.migrate import MIGRATIONS_DIR, alembic_config
 
     script = ScriptDirectory.from_config(Config(str(ROOT / "alembic.ini")))
-    assert Path(script.dir).resolve() == MIGRATIONS_DIR == ROOT / "app" / "migrations"
+    assert Path(script.dir).resolve() == MIGRATIONS_DIR == ROOT / "app" / "db" / "migrations"
     packaged = ScriptDirectory.from_config(alembic_config("postgresql://unused/db"))
     assert script.get_heads() == packaged.get_heads() != []
 
@@ -187,8 +187,8 @@ def _clean_install(tmp_path: Path) -> Path:
     (wheel,) = wheels.glob("llma-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
-    assert {"app/migrations/env.py", "app/migrations/script.py.mako"} <= names
-    assert any(re.fullmatch(r"app/migrations/versions/[^/]+\.py", name) for name in names)
+    assert {"app/db/migrations/env.py", "app/db/migrations/script.py.mako"} <= names
+    assert any(re.fullmatch(r"app/db/migrations/versions/[^/]+\.py", name) for name in names)
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from app.jsonutil import dumps
+from app.web.jsonutil import dumps
 from tests.factories import Identity
 
 BIG = 123456789012345678901234567890

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from app.pagination import MAX_BIGINT, MAX_LIMIT
+from app.web.pagination import MAX_BIGINT, MAX_LIMIT
 from tests.factories import Identity
 from tests.summary.fake_llm import answer
 

@@ -17,9 +17,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.auth.repository import IdentityRepository
 from app.auth.scopes import has_scope
-from app.db import SessionDep
-from app.errors import NotAuthenticated, NotFound, PermissionDenied
-from app.routing import validate_request
+from app.db.session import SessionDep
+from app.web.errors import NotAuthenticated, NotFound, PermissionDenied
+from app.web.routing import validate_request
 
 CURRENT_TEAM = "@current"
 # Declared so the OpenAPI document has a bearer scheme and Swagger UI's "Authorize" works;

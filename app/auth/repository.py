@@ -22,10 +22,10 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import keys
-from app.db import utcnow
+from app.db.base import utcnow
+from app.db.driver import Statement, execute, fetchrow
 from app.models import Organization, OrganizationMembership, PersonalAPIKey, Team, User
 from app.schemas import USER_COLUMNS, user_from_columns
-from app.statements import Statement, execute, fetchrow
 
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 

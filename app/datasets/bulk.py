@@ -56,7 +56,7 @@ from app.datasets.bulk_formats import (
     ndjson_items,
     physical_lines,
 )
-from app.db import utcnow, uuid7
+from app.db.base import utcnow, uuid7
 from app.models.dataset import CONTENT_HASH_SQL
 
 logger = logging.getLogger("app.datasets.bulk")

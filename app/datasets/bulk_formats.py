@@ -32,10 +32,10 @@ from typing import Any
 
 import orjson
 
-from app.bodies import value_error
 from app.datasets.fields import boolean, optional_datetime, parse_uuid, text
 from app.datasets.serializers import json_text
-from app.errors import APIErrorCarrier
+from app.web.bodies import value_error
+from app.web.errors import APIErrorCarrier
 
 MEDIA_TYPES = {
     "application/x-ndjson": "ndjson",

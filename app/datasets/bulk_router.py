@@ -24,9 +24,9 @@ from app.auth.dependencies import DatasetRead, DatasetWrite
 from app.datasets.bulk import STATUSES, Importer, ImportOptions, answer_stream, export_stream
 from app.datasets.bulk_formats import MEDIA_TYPES, BodyError, decompressed, utf8_prefix_ok
 from app.datasets.repository import DatasetItemRepository, DatasetRepository
-from app.db import SessionDep
-from app.errors import NotFound, UnsupportedMediaType, ValidationFailed, error_responses
-from app.routing import api_router
+from app.db.session import SessionDep
+from app.web.errors import NotFound, UnsupportedMediaType, ValidationFailed, error_responses
+from app.web.routing import api_router
 
 PREFIX = "/api/environments/{environment_id}"
 bulk = api_router(PREFIX, "Dataset items")

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
-from app.errors import APIErrorCarrier
+from app.web.errors import APIErrorCarrier
 
 DATETIME_FORMAT = (
     "Datetime has wrong format. Use one of these formats instead: "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 
-from app.errors import ValidationFailed
+from app.web.errors import ValidationFailed
 
 DATASET_ORDER_BY = ("created_at", "-created_at", "updated_at", "-updated_at")
 

@@ -36,9 +36,9 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from app.errors import ValidationFailed
-from app.pagination import Pagination, decode_cursor
-from app.statements import Statement, fetch, fetchrow
+from app.db.driver import Statement, fetch, fetchrow
+from app.web.errors import ValidationFailed
+from app.web.pagination import Pagination, decode_cursor
 
 CURSOR_HELP = (
     "Keyset paging: send an empty `cursor` for the first page, then follow `next`. Deep pages "

@@ -45,9 +45,9 @@ from sqlalchemy.orm import joinedload
 from app.datasets.filters import like_pattern
 from app.datasets.paging import Ordering, PageQuery, PageRows, SortKey, Window
 from app.datasets.serializers import DATASET_COLUMNS, ITEM_COLUMNS, ITEM_FIELDS, json_text
-from app.db import NEXT_UPDATED_AT, utcnow, uuid7
+from app.db.base import NEXT_UPDATED_AT, utcnow, uuid7
+from app.db.driver import Statement, fetchrow
 from app.models import Dataset, DatasetItem, User
-from app.statements import Statement, fetchrow
 
 TEAM = bindparam("team_id", type_=Integer())
 ID = bindparam("id", type_=Uuid())

@@ -26,12 +26,12 @@ from app.datasets.serializers import (
     item_from_model,
     item_from_row,
 )
-from app.db import SessionDep
-from app.errors import NotFound, ValidationFailed, error_responses
-from app.jsonutil import JSONResponse
-from app.pagination import Page, PageParams, cursor_page, page
-from app.routing import api_router, method_not_allowed
+from app.db.session import SessionDep
 from app.schemas import user_basic
+from app.web.errors import NotFound, ValidationFailed, error_responses
+from app.web.jsonutil import JSONResponse
+from app.web.pagination import Page, PageParams, cursor_page, page
+from app.web.routing import api_router, method_not_allowed
 
 PREFIX = "/api/environments/{environment_id}"
 # Full paths under one prefix keep the 405 routes' operation ids distinct between the two.

@@ -17,9 +17,9 @@ from typing import Any
 import orjson
 from sqlalchemy import JSON
 
-from app.jsonutil import isoformat
 from app.models import Dataset, DatasetItem
 from app.schemas import USER_COLUMNS, as_text, as_timestamp, fragment, user_from_columns
+from app.web.jsonutil import isoformat
 
 
 def json_fragment(value: Any) -> orjson.Fragment | None:

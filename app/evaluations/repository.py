@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from app.db import utcnow, uuid7
+from app.db.base import utcnow, uuid7
 from app.evaluations.schemas import RunFilter, RunIn
 from app.models import Evaluation, EvaluationRun, LLMProviderKey
 

@@ -9,8 +9,7 @@ from fastapi import Query, Request
 from pydantic import BaseModel
 
 from app.auth import dependencies as auth
-from app.db import SessionDep
-from app.errors import NotFound, ValidationFailed, error_responses
+from app.db.session import SessionDep
 from app.evaluations.repository import ORDERINGS, EvaluationFilters, EvaluationRepository
 from app.evaluations.schemas import (
     EvaluationCreate,
@@ -25,8 +24,9 @@ from app.evaluations.schemas import (
     run_read,
 )
 from app.models import Evaluation, User
-from app.pagination import Page, Pagination, page
-from app.routing import api_router, method_not_allowed
+from app.web.errors import NotFound, ValidationFailed, error_responses
+from app.web.pagination import Page, Pagination, page
+from app.web.routing import api_router, method_not_allowed
 
 router = api_router("/api/environments/{environment_id}/evaluations", "Evaluations")
 RUNS_TAG = "Evaluation runs"

@@ -9,7 +9,7 @@ from sqlalchemy import ForeignKey, Integer, String, func
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, utcnow, uuid7
+from app.db.base import Base, utcnow, uuid7
 
 
 class PersonalAPIKey(Base):

@@ -10,7 +10,7 @@ from sqlalchemy import Computed, ForeignKey, Index, LargeBinary, String, Text, t
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import Base, TimestampMixin, uuid7
+from app.db.base import Base, TimestampMixin, uuid7
 from app.models.tenancy import User
 
 CONTENT_HASH_SQL = "sha256(jsonb_send(input) || jsonb_send(output))"

@@ -10,7 +10,7 @@ from sqlalchemy import ForeignKey, Index, PrimaryKeyConstraint, String, Text, te
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import Base, TimestampMixin, utcnow, uuid7
+from app.db.base import Base, TimestampMixin, utcnow, uuid7
 from app.models.tenancy import User
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import ForeignKey, Identity, Index, String, UniqueConstraint, fu
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, utcnow, uuid7
+from app.db.base import Base, utcnow, uuid7
 
 
 class Organization(Base):

@@ -7,10 +7,10 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from app.errors import ValidationFailed
-from app.http import UnsafeURLError, check_url_syntax, ensure_public_url
 from app.providers.azure_openai import DEFAULT_API_VERSION
+from app.providers.client import UnsafeURLError, check_url_syntax, ensure_public_url
 from app.settings import Settings
+from app.web.errors import ValidationFailed
 
 _FORMATS: dict[str, tuple[tuple[str, ...], str]] = {
     "openai": (

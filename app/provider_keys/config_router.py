@@ -7,13 +7,13 @@ from typing import Annotated, Any
 from fastapi import Query, Request
 
 from app.auth.dependencies import ProviderKeyRead, ProviderKeyWrite
-from app.db import SessionDep
-from app.errors import NotFound, ValidationFailed, error_responses
+from app.db.session import SessionDep
 from app.models import EvaluationConfig
 from app.provider_keys import schemas
 from app.provider_keys.model_listing import checked_key_id, checked_provider, list_models
 from app.provider_keys.service import KEY_NOT_FOUND, ProviderKeyService, activation_refused
-from app.routing import api_router, method_not_allowed
+from app.web.errors import NotFound, ValidationFailed, error_responses
+from app.web.routing import api_router, method_not_allowed
 
 PREFIX = "/api/environments/{environment_id}/llm_analytics"
 config_router = api_router(f"{PREFIX}/evaluation_config", "Evaluation config")

@@ -9,14 +9,14 @@ import uuid
 from typing import Any
 
 from app.crypto import DecryptionError
-from app.db import utcnow
-from app.errors import NotFound, UpstreamError, ValidationFailed
+from app.db.base import utcnow
 from app.provider_keys.schemas import ALLOWED_PROVIDERS
 from app.provider_keys.service import KEY_NOT_FOUND, UNREADABLE, ProviderKeyService
 from app.providers.base import ProviderAuthError, ProviderError, ProviderURLNotAllowed
 from app.providers.catalog import curated_models, order_live_models
 from app.providers.registry import PROVIDERS, get_adapter, normalize_provider
 from app.providers.wire import INVALID_KEY
+from app.web.errors import NotFound, UpstreamError, ValidationFailed
 
 CACHE_TTL = dt.timedelta(minutes=10)
 

@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from app.db import uuid7
+from app.db.base import uuid7
 from app.models import EvaluationConfig, LLMProviderKey
 
 

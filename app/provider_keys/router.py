@@ -7,14 +7,14 @@ from typing import Annotated, Any
 from fastapi import Path, Request, Response
 
 from app.auth.dependencies import ProviderKeyRead, ProviderKeyWrite, TeamContext
-from app.db import SessionDep
-from app.errors import ValidationFailed, error_responses
-from app.pagination import Page, Pagination, page
+from app.db.session import SessionDep
 from app.provider_keys import schemas
 from app.provider_keys.checks import checked_connection, key_format_error
 from app.provider_keys.service import ProviderKeyService, parse_key_id
 from app.providers.base import KeyState
-from app.routing import api_router, method_not_allowed
+from app.web.errors import ValidationFailed, error_responses
+from app.web.pagination import Page, Pagination, page
+from app.web.routing import api_router, method_not_allowed
 
 PREFIX = "/api/environments/{environment_id}/llm_analytics"
 router = api_router(f"{PREFIX}/provider_keys", "Provider keys")

@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, StringConstraints, WithJsonSchema, field_validator
 
-from app.errors import APIErrorCarrier
 from app.providers.registry import PROVIDERS, normalize_provider
 from app.schemas import APIModel, Timestamp, UserBasic
+from app.web.errors import APIErrorCarrier
 
 KeyStateName = Literal["unknown", "ok", "invalid", "error"]
 ALLOWED_PROVIDERS = ", ".join(PROVIDERS)

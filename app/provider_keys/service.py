@@ -19,8 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import TeamContext
 from app.crypto import DecryptionError, SecretBox, mask_key
-from app.db import utcnow
-from app.errors import NotFound, ValidationFailed
+from app.db.base import utcnow
 from app.models import LLMProviderKey
 from app.provider_keys.checks import Connection, check_key_format, checked_connection
 from app.provider_keys.repository import ProviderKeyRepository
@@ -30,6 +29,7 @@ from app.providers.limits import TeamSlots
 from app.providers.registry import credentials_for, get_adapter
 from app.schemas import user_basic
 from app.settings import Settings
+from app.web.errors import NotFound, ValidationFailed
 
 UNREADABLE = (
     "The stored API key cannot be decrypted with the configured encryption keys; "

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from app.errors import Throttled
+from app.web.errors import Throttled
 
 
 class TeamSlots:

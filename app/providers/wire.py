@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 
 from app import metrics
-from app.http import UnsafeURLError, call_limits, ensure_public_url, pin_extension
 from app.providers.base import (
     Credentials,
     KeyCheck,
@@ -26,6 +25,7 @@ from app.providers.base import (
     ProviderUnavailable,
     ProviderURLNotAllowed,
 )
+from app.providers.client import UnsafeURLError, call_limits, ensure_public_url, pin_extension
 
 INVALID_KEY = "Invalid API key"
 RATE_LIMITED = "Rate limited, please try again later"

@@ -12,7 +12,6 @@ import time
 
 import httpx
 
-from app.errors import UpstreamError
 from app.providers.base import (
     Credentials,
     ProviderAuthError,
@@ -27,6 +26,7 @@ from app.providers.registry import get_adapter
 from app.settings import Settings
 from app.summary.answer import SUMMARY_SCHEMA, ModelAnswer, UnusableAnswer, parse_answer
 from app.summary.prompt import Prompt
+from app.web.errors import UpstreamError
 
 logger = logging.getLogger("app.summary")
 

@@ -10,12 +10,12 @@ import orjson
 from fastapi import Depends, Request, Response
 
 from app.auth.dependencies import LLMAnalyticsRead, LLMAnalyticsWrite, TeamContext
-from app.db import SessionDep
-from app.errors import error_responses
-from app.jsonutil import JSONResponse
-from app.routing import APIRoute, api_router, method_not_allowed
+from app.db.session import SessionDep
 from app.summary.schemas import SummaryErrorBody, SummaryRequest, SummaryResponse
 from app.summary.service import SummaryService, admit
+from app.web.errors import error_responses
+from app.web.jsonutil import JSONResponse
+from app.web.routing import APIRoute, api_router, method_not_allowed
 
 FUNCTION_STACK = "fastapi_function_astack"  # where FastAPI keeps function-scoped dependencies
 

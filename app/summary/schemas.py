@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, field_validator
 
-from app.errors import APIErrorCarrier
 from app.schemas import APIModel
+from app.web.errors import APIErrorCarrier
 
 MAX_ANALYSED_RUNS = 250
 Frequency = Literal["common", "occasional", "rare"]

@@ -30,7 +30,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app import metrics
 from app.auth.dependencies import TeamContext
 from app.crypto import DecryptionError, SecretBox
-from app.errors import NotFound, PermissionDenied, Throttled, ValidationFailed
 from app.evaluations.repository import EvaluationRepository
 from app.evaluations.schemas import verdict_of
 from app.models import EvaluationRun
@@ -45,6 +44,7 @@ from app.summary.answer import shape_summary
 from app.summary.llm import ask_for_summary, timed_out
 from app.summary.prompt import Prompt, build_prompt
 from app.summary.schemas import MAX_ANALYSED_RUNS, SummaryRequest
+from app.web.errors import NotFound, PermissionDenied, Throttled, ValidationFailed
 
 logger = logging.getLogger("app.summary")
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db import create_sessionmaker
+from app.db.engine import create_sessionmaker
 from app.models import EvaluationConfig
 from tests.concurrency.conftest import Committed
 from tests.evaluations.helpers import add_provider_key

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db import create_sessionmaker
+from app.db.engine import create_sessionmaker
 from tests.concurrency.conftest import Committed
 from tests.evaluations.helpers import add_provider_key
 

@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.http import create_http_client
 from app.main import create_app
+from app.providers.client import create_http_client
 from app.settings import Settings
 from tests.datasets.conftest import StatementLog, Urls, assert_error, create_dataset, create_item
 from tests.factories import Identity, add_key, bearer

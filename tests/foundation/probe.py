@@ -9,8 +9,8 @@ from fastapi import Query, Request
 from pydantic import BaseModel, Field
 
 from app.auth.dependencies import DatasetRead, DatasetWrite
-from app.pagination import Pagination, page
-from app.routing import api_router, method_not_allowed
+from app.web.pagination import Pagination, page
+from app.web.routing import api_router, method_not_allowed
 
 router = api_router("/api/environments/{environment_id}/probes", "probes")
 

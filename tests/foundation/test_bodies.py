@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from app.bodies import MAX_JSON_DEPTH
+from app.web.bodies import MAX_JSON_DEPTH
 from tests.factories import Identity
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.cli import prepare_metrics_dir
-from app.db import create_engine
+from app.db.engine import create_engine
 from tests import database
 from tests.reliability.harness import serving
 

@@ -6,7 +6,7 @@ import time
 
 import httpx
 
-from app.db import create_engine, create_sessionmaker
+from app.db.engine import create_engine, create_sessionmaker
 from tests.factories import Identity
 
 

@@ -1,4 +1,4 @@
-"""app/serving.py leans on uvicorn internals: fail loudly here if an upgrade moves them."""
+"""app/web/serving.py leans on uvicorn internals: fail loudly here if an upgrade moves them."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from importlib.metadata import version
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from app.serving import uvicorn_options
 from app.settings import Settings
+from app.web.serving import uvicorn_options
 
 
 def test_the_httptools_protocol_still_has_the_hooks_we_override() -> None:
@@ -35,4 +35,4 @@ def test_the_options_carry_the_settings() -> None:
     options = uvicorn_options(settings)
     assert options["limit_concurrency"] == 7
     assert options["timeout_keep_alive"] == 3
-    assert options["http"] == "app.serving:HeadTimeoutProtocol"
+    assert options["http"] == "app.web.serving:HeadTimeoutProtocol"

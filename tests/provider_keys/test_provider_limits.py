@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db import create_sessionmaker
-from app.http import create_http_client
+from app.db.engine import create_sessionmaker
 from app.main import create_app
 from app.models import Organization, User
+from app.providers.client import create_http_client
 from app.settings import Settings
 from tests.factories import Identity, make_identity
 from tests.provider_keys.conftest import OPENAI_KEY, base_path, create_key

@@ -211,7 +211,7 @@ def test_cli_rotates_committed_keys(
 
 
 async def _seed_committed_key(database_url: str, token: str) -> uuid.UUID:
-    from app.db import create_engine, create_sessionmaker
+    from app.db.engine import create_engine, create_sessionmaker
     from app.models import LLMProviderKey, Organization, Team
 
     engine = create_engine(database_url, pool_size=1)
@@ -238,7 +238,7 @@ async def _seed_committed_key(database_url: str, token: str) -> uuid.UUID:
 
 
 async def _tokens(database_url: str, organization_id: uuid.UUID) -> list[str]:
-    from app.db import create_engine
+    from app.db.engine import create_engine
 
     engine = create_engine(database_url, pool_size=1)
     try:
@@ -256,7 +256,7 @@ async def _tokens(database_url: str, organization_id: uuid.UUID) -> list[str]:
 
 
 async def _delete_organization(database_url: str, organization_id: uuid.UUID) -> None:
-    from app.db import create_engine
+    from app.db.engine import create_engine
 
     engine = create_engine(database_url, pool_size=1)
     try:

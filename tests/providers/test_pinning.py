@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.http import create_http_client, pin_extension
+from app.providers.client import create_http_client, pin_extension
 from app.settings import Settings
 from tests.factories import Identity
 from tests.fakes.capture_server import CaptureServer, capture_server

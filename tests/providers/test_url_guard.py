@@ -9,7 +9,12 @@ from typing import Any
 
 import pytest
 
-from app.http import UnsafeURLError, check_url_syntax, ensure_public_url, is_public_address
+from app.providers.client import (
+    UnsafeURLError,
+    check_url_syntax,
+    ensure_public_url,
+    is_public_address,
+)
 
 
 @pytest.mark.parametrize(

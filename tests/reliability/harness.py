@@ -24,7 +24,7 @@ import httpx
 import psutil
 from cryptography.fernet import Fernet
 
-from app.db import create_engine, create_sessionmaker
+from app.db.engine import create_engine, create_sessionmaker
 from tests.factories import make_identity
 
 

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from app.embedded_pg import start_embedded_postgres
+from app.db.embedded import start_embedded_postgres
 from tests import database
 from tests.reliability import harness
 from tests.reliability.harness import Outcome, Recorder, Tenant, hammer, provision, serving

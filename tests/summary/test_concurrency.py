@@ -19,10 +19,10 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db import create_sessionmaker
-from app.http import create_http_client
+from app.db.engine import create_sessionmaker
 from app.main import create_app
 from app.models import EvaluationRun, Organization, SummaryLease, User
+from app.providers.client import create_http_client
 from app.providers.limits import TeamSlots
 from app.settings import Settings
 from app.summary.service import cache_key

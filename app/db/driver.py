@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import ClauseElement
 
-from app.errors import database_unavailable, sqlstate_means_unavailable
+from app.web.errors import database_unavailable, sqlstate_means_unavailable
 
 T = TypeVar("T")
 _DIALECT = asyncpg_dialect.dialect()  # type: ignore[no-untyped-call]
@@ -41,7 +41,7 @@ class Statement:
         return [params[name] if name in params else self.defaults[name] for name in self.names]
 
 
-_DRIVER = "app.statements.driver"
+_DRIVER = "app.db.driver"
 
 
 async def _driver(session: AsyncSession) -> tuple[AsyncConnection, Any]:

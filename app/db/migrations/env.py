@@ -11,7 +11,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import app.models  # noqa: F401  (registers every table on Base.metadata)
-from app.db import Base, async_url
+from app.db.base import Base
+from app.db.engine import async_url
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):
@@ -24,7 +25,7 @@ def _database_url() -> str:
     url = config.attributes.get("database_url")
     if url:
         return str(url)
-    from app.embedded_pg import resolve_database_url
+    from app.db.embedded import resolve_database_url
     from app.settings import get_settings
 
     return resolve_database_url(get_settings())

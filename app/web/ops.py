@@ -12,11 +12,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
-from app.errors import UpstreamError, ValidationFailed, error_responses
-from app.jsonutil import JSONResponse
 from app.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from app.metrics import render as render_metrics
-from app.openapi import operation_id
+from app.web.errors import UpstreamError, ValidationFailed, error_responses
+from app.web.jsonutil import JSONResponse
+from app.web.openapi import operation_id
 
 router = APIRouter(tags=["Operations"], generate_unique_id_function=operation_id)
 

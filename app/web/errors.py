@@ -27,9 +27,9 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from app.jsonutil import JSONResponse
+from app.web.jsonutil import JSONResponse
 
-logger = logging.getLogger("app.errors")
+logger = logging.getLogger("app.web.errors")
 
 
 class APIError(Exception):

@@ -11,7 +11,7 @@ import orjson
 from fastapi import Depends, Query, Request
 from pydantic import BaseModel
 
-from app.errors import ValidationFailed
+from app.web.errors import ValidationFailed
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000

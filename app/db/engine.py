@@ -1,16 +1,12 @@
-"""Engine and session factories, the per-request session (transaction boundary), ORM base."""
+"""The engine (pool sizing, cheap liveness pings, pool metrics), sessionmakers and the URL
+helpers the tools beside the engine (tests, bench) share."""
 
 from __future__ import annotations
 
-import datetime as dt
 import time
-import uuid
-from collections.abc import AsyncIterator
-from typing import Annotated, Any, ClassVar
+from typing import Any
 
-import uuid_utils.compat as uuid_compat
-from fastapi import Depends, Request
-from sqlalchemy import DateTime, Interval, MetaData, event, func, literal_column
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
@@ -19,53 +15,9 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import AsyncAdaptedQueuePool, PoolProxiedConnection
 
 from app import metrics
-
-NAMING_CONVENTION = {
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map: ClassVar[dict[Any, Any]] = {dt.datetime: DateTime(timezone=True)}
-
-
-def uuid7() -> uuid.UUID:
-    """A time-ordered UUID (v7): ids sort by creation and keep b-tree inserts local."""
-    return uuid_compat.uuid7()
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-# `updated_at` is stamped by PostgreSQL as it writes the row, once any row lock is granted, and
-# always moves forward: a write acknowledged later never carries an earlier stamp than one that
-# committed before it. (A stamp taken in Python before the UPDATE waited for the lock could.)
-# `clock_timestamp()`, not `now()`: that is the start of the transaction.
-NEXT_UPDATED_AT = func.greatest(
-    literal_column("updated_at", DateTime(timezone=True))
-    + literal_column("interval '1 microsecond'", Interval()),
-    func.clock_timestamp(),
-    type_=DateTime(timezone=True),
-)
-
-
-class TimestampMixin:
-    # Read stamps computed by the database back with RETURNING as part of the flush.
-    __mapper_args__: ClassVar[dict[str, Any]] = {"eager_defaults": True}
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
-    updated_at: Mapped[dt.datetime] = mapped_column(
-        default=utcnow, onupdate=NEXT_UPDATED_AT, server_default=func.now()
-    )
 
 
 def async_url(url: str) -> str:
@@ -176,21 +128,3 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
-
-
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session per request: commit when the handler succeeded, roll back otherwise."""
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    async with sessionmaker() as session:
-        try:
-            yield session
-        except BaseException:
-            await session.rollback()
-            raise
-        else:
-            await session.commit()
-
-
-# `scope="function"` runs the commit before the response is sent, so a failed commit
-# can never follow a 2xx (FastAPI >= 0.121).
-SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

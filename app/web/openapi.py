@@ -14,9 +14,9 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from app.errors import ErrorBody
-from app.openapi_examples import COMPONENT_EXAMPLES, REQUEST_EXAMPLES, RESPONSE_EXAMPLES
-from app.pagination import MAX_LIMIT
+from app.web.errors import ErrorBody
+from app.web.openapi_examples import COMPONENT_EXAMPLES, REQUEST_EXAMPLES, RESPONSE_EXAMPLES
+from app.web.pagination import MAX_LIMIT
 
 ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
 

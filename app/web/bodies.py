@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from app.errors import APIError, UnsupportedMediaType, ValidationFailed
+from app.web.errors import APIError, UnsupportedMediaType, ValidationFailed
 
 # Deep enough for any real document, far below orjson's own limits (1024 to parse, 254 to
 # render: a response wraps a stored value in up to three more levels).

@@ -11,7 +11,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-logger = logging.getLogger("app.embedded_pg")
+logger = logging.getLogger("app.db.embedded")
 
 
 class DatabaseConfigError(RuntimeError):

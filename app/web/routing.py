@@ -19,7 +19,7 @@ from fastapi import APIRouter, FastAPI, Path, Request, Response
 from fastapi import routing as fastapi_routing
 from fastapi.dependencies.models import Dependant
 
-from app.bodies import (
+from app.web.bodies import (
     THREAD_THRESHOLD_BYTES,
     decode,
     is_decodable,
@@ -27,8 +27,8 @@ from app.bodies import (
     nul_error,
     unsupported,
 )
-from app.errors import APIError, MethodNotAllowed, ValidationFailed
-from app.openapi import operation_id
+from app.web.errors import APIError, MethodNotAllowed, ValidationFailed
+from app.web.openapi import operation_id
 
 DEFERRED_ERROR = "llma.deferred_error"
 PENDING_BODY = "llma.pending_body"

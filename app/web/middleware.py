@@ -13,10 +13,10 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import metrics
-from app.errors import PayloadTooLarge, render
-from app.jsonutil import JSONResponse
 from app.logging import request_id_var
-from app.pagination import ORIGINAL_PATH
+from app.web.errors import PayloadTooLarge, render
+from app.web.jsonutil import JSONResponse
+from app.web.pagination import ORIGINAL_PATH
 
 logger = logging.getLogger("app.access")
 
