@@ -6,6 +6,7 @@ import datetime as dt
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any, ClassVar
 
 import uuid_utils.compat as uuid_compat
@@ -151,3 +152,16 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 # `scope="function"` runs the commit before the response is sent, so a failed commit
 # can never follow a 2xx (FastAPI >= 0.121).
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+@asynccontextmanager
+async def short_transaction(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """One short committed transaction for background work (the job-queue tasks).
+
+    Commits when the block succeeds, rolls back otherwise, and returns the connection to the
+    pool at once: callers read, leave, call a provider, then write in another one (STYLE #12).
+    """
+    async with sessionmaker() as session, session.begin():
+        yield session

@@ -63,6 +63,7 @@ class ExperimentChunk(Base):
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     after_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
     last_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    size: Mapped[int] = mapped_column(Integer)  # live items when planned
     done_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
 

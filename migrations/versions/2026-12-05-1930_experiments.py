@@ -80,6 +80,7 @@ def upgrade() -> None:
     sa.Column('seq', sa.Integer(), nullable=False),
     sa.Column('after_id', sa.Uuid(), nullable=True),
     sa.Column('last_id', sa.Uuid(), nullable=False),
+    sa.Column('size', sa.Integer(), nullable=False),
     sa.Column('done_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['experiment_id'], ['experiments.id'], name=op.f('fk_experiment_chunks_experiment_id_experiments'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('experiment_id', 'seq', name=op.f('pk_experiment_chunks'))
