@@ -57,7 +57,8 @@ class Worker:
             await store.record_calls(session, list(calls))
             if await store.stop(session, experiment_id, "failed", reason):
                 logger.warning(
-                    "experiment failed", extra={"experiment_id": str(experiment_id), "reason": reason}
+                    "experiment failed",
+                    extra={"experiment_id": str(experiment_id), "reason": reason},
                 )
 
 
@@ -110,7 +111,9 @@ async def _read_chunk(worker: Worker, experiment_id: uuid.UUID, seq: int) -> Chu
         if part is None or part.done_at is not None:
             return None
         evaluations = await store.evaluations(session, exp.team_id, exp.evaluation_ids)
-        judges = {e.id: await judge_target(session, worker.settings, worker.box, e) for e in evaluations}
+        judges = {
+            e.id: await judge_target(session, worker.settings, worker.box, e) for e in evaluations
+        }
         generator = None
         if exp.generate:
             generator = await generate_target(
@@ -161,7 +164,11 @@ async def _judge_item(worker: Worker, work: ChunkPlan, item: store.Item) -> bool
     output: Any = item.output
     generated: Any = None
     if work.generator is not None and exp.generate is not None:
-        earlier = [work.written[(item.id, e.id)] for e in work.evaluations if (item.id, e.id) in work.written]
+        earlier = [
+            work.written[(item.id, e.id)]
+            for e in work.evaluations
+            if (item.id, e.id) in work.written
+        ]
         if earlier:
             generated = earlier[0]  # generated once per item; later verdicts reuse it
         else:
@@ -189,7 +196,9 @@ async def _judge_item(worker: Worker, work: ChunkPlan, item: store.Item) -> bool
                 failure = f"generate failed: {made.error}"
                 spent: Outcome[Any] = Outcome(latency_ms=made.latency_ms)
                 for evaluation in missing:
-                    await _write(worker, work, item, evaluation, None, failure, spent, None, pending)
+                    await _write(
+                        worker, work, item, evaluation, None, failure, spent, None, pending
+                    )
                     pending = []
                 return True
             generated = made.value

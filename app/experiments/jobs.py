@@ -53,7 +53,7 @@ def build_queue_manager(connection: asyncpg.Connection, worker: engine.Worker) -
             JOBS.labels(kind, "retried" if job.attempts < MAX_JOB_ATTEMPTS else "failed").inc()
             logger.exception("experiment job failed", extra={"experiment_id": str(experiment_id)})
             if job.attempts < MAX_JOB_ATTEMPTS:
-                raise RetryRequested(timedelta(seconds=2 ** job.attempts)) from None
+                raise RetryRequested(timedelta(seconds=2**job.attempts)) from None
             await worker.fail(experiment_id, "internal_error")
             return
         JOBS.labels(kind, "done").inc()

@@ -104,7 +104,11 @@ async def judge_target(
 
 
 async def generate_target(
-    session: AsyncSession, settings: Settings, box: SecretBox, team_id: int, generate: dict[str, Any]
+    session: AsyncSession,
+    settings: Settings,
+    box: SecretBox,
+    team_id: int,
+    generate: dict[str, Any],
 ) -> Target:
     raw = generate.get("provider_key_id")
     return await resolve(

@@ -164,7 +164,9 @@ async def finish_if_complete(session: AsyncSession, experiment_id: uuid.UUID) ->
 # --- chunks ------------------------------------------------------------------------------
 
 
-async def chunk(session: AsyncSession, experiment_id: uuid.UUID, seq: int) -> ExperimentChunk | None:
+async def chunk(
+    session: AsyncSession, experiment_id: uuid.UUID, seq: int
+) -> ExperimentChunk | None:
     return await session.get(ExperimentChunk, (experiment_id, seq), populate_existing=True)
 
 
@@ -210,9 +212,7 @@ async def written(
     return {(r.dataset_item_id, r.evaluation_id): r.generated_output for r in rows}
 
 
-async def complete_chunk(
-    session: AsyncSession, exp: Experiment, seq: int, vanished: int
-) -> bool:
+async def complete_chunk(session: AsyncSession, exp: Experiment, seq: int, vanished: int) -> bool:
     """Mark a chunk done once; items deleted since planning leave the totals. True: finished."""
     marked = await session.execute(
         update(ExperimentChunk)
@@ -304,7 +304,6 @@ async def write_verdict(
         )
     )
     return True
-
 
 
 async def queue_depth(session: AsyncSession) -> int:
