@@ -2,7 +2,7 @@
 
 It reads the marker `item-<n>` from the prompt and answers the verdict planted for it
 (`verdicts`, default pass). Generate requests (schema `answer`) get `generated for item-<n>`;
-summary requests get a valid summary. `failures` is a queue of HTTP statuses answered first;
+summary requests get a valid summary. `failures` holds, per marker, HTTP statuses answered first;
 `bad_answers` a count of unusable answers given first.
 """
 
@@ -27,7 +27,7 @@ SUMMARY = {
 class FakeJudge:
     def __init__(self) -> None:
         self.verdicts: dict[str, str] = {}
-        self.failures: list[int] = []
+        self.failures: dict[str, list[int]] = {}  # marker → statuses answered first
         self.bad_answers = 0
         self.calls: list[dict[str, Any]] = []
 
@@ -47,13 +47,13 @@ class FakeJudge:
     async def __call__(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
         self.calls.append(body)
-        if self.failures:
-            status = self.failures.pop(0)
+        schema = body["response_format"]["json_schema"]["name"]
+        marker = self._marker(body)
+        if self.failures.get(marker):
+            status = self.failures[marker].pop(0)
             return httpx.Response(
                 status, headers={"retry-after": "0"}, json={"error": {"message": "busy"}}
             )
-        schema = body["response_format"]["json_schema"]["name"]
-        marker = self._marker(body)
         if self.bad_answers:
             self.bad_answers -= 1
             content: Any = {"verdict": "maybe"}
@@ -66,7 +66,9 @@ class FakeJudge:
         return httpx.Response(
             200,
             json={
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": json.dumps(content)}}],
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": json.dumps(content)}}
+                ],
                 "usage": {"prompt_tokens": 11, "completion_tokens": 7},
             },
         )
