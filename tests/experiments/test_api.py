@@ -32,9 +32,11 @@ async def test_start_answers_queued_and_reads_back(
     assert response.status_code == 201, response.text
     body = response.json()
     assert uuid.UUID(body["id"]).version == 7
-    assert body["status"] == "queued" and body["status_reason"] is None
+    assert body["status"] == "queued"
+    assert body["status_reason"] is None
     assert body["progress"] == {"total": 0, "done": 0, "errored": 0}
-    assert body["name"] == "Experiment" and body["metadata"] == {"run": 1}
+    assert body["name"] == "Experiment"
+    assert body["metadata"] == {"run": 1}
     assert body["created_by"]["id"] == identity.user.id
     assert body["team"] == identity.team.id
     fetched = await api.get(url(identity.team.id, body["id"]))
@@ -55,12 +57,15 @@ async def test_list_is_newest_first_and_paged(api: httpx.AsyncClient, identity: 
         )
         ids.append(created.json()["id"])
     first = (await api.get(url(identity.team.id), params={"limit": 2})).json()
-    assert first["count"] == 3 and [e["id"] for e in first["results"]] == ids[::-1][:2]
+    assert first["count"] == 3
+    assert [e["id"] for e in first["results"]] == ids[::-1][:2]
     assert first["next"] is not None
     bad = await api.get(url(identity.team.id), params={"status": "sleeping"})
-    assert bad.status_code == 400 and bad.json()["attr"] == "status"
+    assert bad.status_code == 400
+    assert bad.json()["attr"] == "status"
     unknown = await api.get(url(identity.team.id), params={"colour": "red"})
-    assert unknown.status_code == 400 and unknown.json()["attr"] == "colour"
+    assert unknown.status_code == 400
+    assert unknown.json()["attr"] == "colour"
 
 
 async def test_validation_names_the_field(
@@ -91,7 +96,8 @@ async def test_validation_names_the_field(
     ] == "dataset"
     assert (await refused({"dataset": empty, "evaluations": [evaluation]}))["attr"] == "dataset"
     foreign = await refused({"dataset": dataset, "evaluations": [evaluation, theirs_evaluation]})
-    assert foreign["attr"] == "evaluations.1" and theirs_evaluation in str(foreign["detail"])
+    assert foreign["attr"] == "evaluations.1"
+    assert theirs_evaluation in str(foreign["detail"])
     assert (await refused({"dataset": dataset, "evaluations": []}))["attr"] == "evaluations"
     many = [evaluation] + [str(uuid.uuid4()) for _ in range(10)]
     assert (await refused({"dataset": dataset, "evaluations": many}))["attr"] == "evaluations"
@@ -110,7 +116,8 @@ async def test_validation_names_the_field(
         .values(evaluation_type="hog")
     )
     hog = await refused({"dataset": dataset, "evaluations": [evaluation]})
-    assert hog["attr"] == "evaluations.0" and "llm_judge" in str(hog["detail"])
+    assert hog["attr"] == "evaluations.0"
+    assert "llm_judge" in str(hog["detail"])
 
 
 async def test_scopes_and_isolation(
@@ -140,7 +147,8 @@ async def test_scopes_and_isolation(
         "/api/environments/@current/experiments/compare/",
         params={"base": created["id"], "head": created["id"]},
     )
-    assert compare.status_code == 400 and compare.json()["attr"] == "base"
+    assert compare.status_code == 400
+    assert compare.json()["attr"] == "base"
     assert (await api.delete(url(team, created["id"]))).status_code == 405
 
 
@@ -152,12 +160,11 @@ async def test_cancel_is_final(api: httpx.AsyncClient, identity: Identity) -> No
         )
     ).json()
     first = await api.post(url(identity.team.id, created["id"], "cancel"))
-    assert first.status_code == 200 and first.json()["status"] == "cancelled"
+    assert first.status_code == 200
+    assert first.json()["status"] == "cancelled"
     again = await api.post(url(identity.team.id, created["id"], "cancel"))
-    assert (
-        again.json()["status"] == "cancelled"
-        and again.json()["finished_at"] == first.json()["finished_at"]
-    )
+    assert again.json()["status"] == "cancelled"
+    assert again.json()["finished_at"] == first.json()["finished_at"]
     missing = await api.post(url(identity.team.id, uuid.uuid4(), "cancel"))
     assert missing.status_code == 404
 
@@ -170,18 +177,21 @@ async def test_results_cursor_rejects_garbage(api: httpx.AsyncClient, identity: 
         )
     ).json()
     first = await api.get(url(identity.team.id, created["id"], "results"), params={"cursor": ""})
-    assert first.status_code == 200 and first.json() == {
+    assert first.status_code == 200
+    assert first.json() == {
         "count": 0,
         "next": None,
         "previous": None,
         "results": [],
     }
     bad = await api.get(url(identity.team.id, created["id"], "results"), params={"cursor": "!!"})
-    assert bad.status_code == 400 and bad.json()["attr"] == "cursor"
+    assert bad.status_code == 400
+    assert bad.json()["attr"] == "cursor"
     verdict = await api.get(
         url(identity.team.id, created["id"], "results"), params={"verdict": "meh"}
     )
-    assert verdict.status_code == 400 and verdict.json()["attr"] == "verdict"
+    assert verdict.status_code == 400
+    assert verdict.json()["attr"] == "verdict"
 
 
 async def test_posthog_single_target_run(
@@ -204,7 +214,8 @@ async def test_posthog_single_target_run(
     assert started["evaluation"] == {"id": evaluation["id"], "name": "Tone"}
     assert started["target_event_id"] == items[1]
     experiment = (await api.get(url(team, started["workflow_id"]))).json()
-    assert experiment["status"] == "queued" and experiment["dataset"] == dataset
+    assert experiment["status"] == "queued"
+    assert experiment["dataset"] == dataset
     assert experiment["name"] == "Manual evaluation"
     # Another team's item or evaluation reads as unknown.
     foreign = await other_api.post(f"/api/environments/{other.team.id}/evaluation_runs/", json=body)

@@ -43,7 +43,8 @@ async def test_experiment_without_generate_succeeds_and_agrees_everywhere(
     assert experiment["usage"] == [
         {"provider": "openai", "calls": 6, "input_tokens": 66, "output_tokens": 42}
     ]
-    assert experiment["started_at"] and experiment["finished_at"]
+    assert experiment["started_at"]
+    assert experiment["finished_at"]
     # The judge used the evaluation's model and saw the item's input and stored output.
     judge_call = committed.fake.calls[0]
     assert judge_call["model"] == "gpt-judge"
@@ -79,8 +80,10 @@ async def test_experiment_without_generate_succeeds_and_agrees_everywhere(
     calls = await committed.get(started["id"], "calls")
     assert calls["count"] == 6
     call = calls["results"][0]
-    assert call["outcome"] == "ok" and call["purpose"] == "judge"
-    assert call["key_source"] == "active" and len(call["prompt_sha256"]) == 64
+    assert call["outcome"] == "ok"
+    assert call["purpose"] == "judge"
+    assert call["key_source"] == "active"
+    assert len(call["prompt_sha256"]) == 64
     assert "sk-team" not in str(calls)
 
     # A second drain finds nothing to do: no call is repeated.
@@ -90,7 +93,7 @@ async def test_experiment_without_generate_succeeds_and_agrees_everywhere(
 
 async def test_experiment_with_generate_judges_the_generated_answer(committed: Committed) -> None:
     team = committed.identity.team.id
-    dataset, items = await make_dataset(committed.api, team, 3)
+    dataset, _items = await make_dataset(committed.api, team, 3)
     first = await committed.evaluation()
     second = await committed.evaluation(name="Politeness")
     started = await committed.start(
@@ -135,12 +138,14 @@ async def test_compare_finds_planted_regressions_with_mcnemar(committed: Committ
     [row] = compared["evaluations"]
     assert (row["regressed"], row["improved"], row["stayed"], row["paired"]) == (8, 2, 2, 12)
     assert row["p_value"] == 0.109375
-    assert row["base_pass_rate"] == 10 / 12 and row["head_pass_rate"] == 4 / 12
+    assert row["base_pass_rate"] == 10 / 12
+    assert row["head_pass_rate"] == 4 / 12
     assert row["paired_difference"] == (2 - 8) / 12
     low, high = row["base_ci95"]
     assert 0.5 < low < 10 / 12 < high < 1
     regressed = compared["regressed_items"]
-    assert regressed["count"] == 8 and len(regressed["results"]) == 5
+    assert regressed["count"] == 8
+    assert len(regressed["results"]) == 5
     assert regressed["next"] is not None
     assert {r["dataset_item"] for r in regressed["results"]} <= set(items[2:10])
 
@@ -157,7 +162,8 @@ async def test_cancel_stops_dispatching(committed: Committed) -> None:
     assert cancelled.json()["status"] == "cancelled"
     await committed.drain()
     experiment = await committed.get(started["id"])
-    assert experiment["status"] == "cancelled" and experiment["progress"]["done"] == 0
+    assert experiment["status"] == "cancelled"
+    assert experiment["progress"]["done"] == 0
     assert committed.fake.calls == []
 
 
@@ -210,7 +216,8 @@ async def test_retries_then_error_verdicts_and_the_ledger_says_why(committed: Co
     assert "unavailable" in results[items[1]]["error"]
     outcomes = [c["outcome"] for c in (await committed.get(started["id"], "calls"))["results"]]
     assert outcomes == ["rate_limited", "unavailable", "ok"] + ["unavailable"] * 4
-    assert experiment["results"][0]["error"] == 1 and experiment["results"][0]["pass_rate"] == 1.0
+    assert experiment["results"][0]["error"] == 1
+    assert experiment["results"][0]["pass_rate"] == 1.0
 
 
 async def test_unusable_answer_is_retried_once_then_an_error(committed: Committed) -> None:
@@ -221,6 +228,7 @@ async def test_unusable_answer_is_retried_once_then_an_error(committed: Committe
     started = await committed.start(dataset=dataset, evaluations=[evaluation])
     await committed.drain()
     [result] = (await committed.get(started["id"], "results"))["results"]
-    assert result["verdict"] == "error" and "verdict must be one of" in result["error"]
+    assert result["verdict"] == "error"
+    assert "verdict must be one of" in result["error"]
     assert len(committed.fake.calls) == 2
     assert "previous answer was rejected" in committed.fake.calls[1]["messages"][1]["content"]
