@@ -14,12 +14,18 @@ from app.settings import Settings
 
 
 def create_http_client(
-    settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+    settings: Settings,
+    transport: httpx.AsyncBaseTransport | None = None,
+    *,
+    keepalive: int = 20,
 ) -> httpx.AsyncClient:
-    """Built in the app lifespan; tests pass a mock transport here."""
+    """Built in the app lifespan; tests pass a mock transport here. `keepalive`: idle
+    connections kept (the experiment worker keeps one per call it may have in flight)."""
     return httpx.AsyncClient(
         timeout=httpx.Timeout(settings.provider_timeout_seconds),
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        limits=httpx.Limits(
+            max_connections=max(100, keepalive), max_keepalive_connections=keepalive
+        ),
         transport=transport,
         follow_redirects=False,
         headers={"user-agent": "llma/0.1"},

@@ -31,7 +31,8 @@ from app.http import create_http_client
 from app.settings import Settings
 
 logger = logging.getLogger("app.experiments")
-MAX_JOB_ATTEMPTS = 5  # a task that keeps raising (database trouble) is retried this often
+MAX_JOB_ATTEMPTS = 5
+CONNECTIONS_PER_CLIENT = 4  # a task that keeps raising (database trouble) is retried this often
 
 
 def _job_slots(settings: Settings) -> tuple[int, int]:
@@ -89,10 +90,9 @@ async def run_worker(
             database_url, pool_size=settings.experiment_worker_concurrency + 4
         )
         sessionmaker = create_sessionmaker(own_engine)
-    own_client = client is None
-    client = client or create_http_client(settings)
+    clients = [client] if client is not None else _own_clients(settings)
     worker = engine.Worker(
-        settings, sessionmaker, client, box or build_secret_box(settings), Gates(settings)
+        settings, sessionmaker, clients, box or build_secret_box(settings), Gates(settings)
     )
     connection = await asyncpg.connect(**connect_kwargs(database_url))
     manager = build_queue_manager(connection, worker)
@@ -112,10 +112,17 @@ async def run_worker(
         if watcher is not None:
             watcher.cancel()
         await connection.close()
-        if own_client:
-            await client.aclose()
+        if client is None:
+            for own in clients:
+                await own.aclose()
         if own_engine is not None:
             await own_engine.dispose()
+
+
+def _own_clients(settings: Settings) -> list[httpx.AsyncClient]:
+    """One client per CONNECTIONS_PER_CLIENT calls in flight (see engine.Worker.client)."""
+    count = -(-settings.experiment_worker_concurrency // CONNECTIONS_PER_CLIENT)
+    return [create_http_client(settings, keepalive=CONNECTIONS_PER_CLIENT) for _ in range(count)]
 
 
 async def _forward(source: asyncio.Event, target: asyncio.Event) -> None:

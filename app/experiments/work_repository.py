@@ -21,7 +21,6 @@ from app.models import (
     DatasetItem,
     Evaluation,
     EvaluationConfig,
-    EvaluationRun,
     Experiment,
     ExperimentCall,
     ExperimentChunk,
@@ -258,52 +257,6 @@ async def spend_trial(session: AsyncSession, team_id: int) -> bool:
 async def record_calls(session: AsyncSession, calls: Sequence[dict[str, Any]]) -> None:
     if calls:
         await session.execute(insert(ExperimentCall), [{"id": uuid7(), **c} for c in calls])
-
-
-async def write_verdict(
-    session: AsyncSession, exp: Experiment, item: Item, result: dict[str, Any]
-) -> bool:
-    """Insert the verdict unless one exists; its run and the counters go with it. True: new."""
-    result_id = uuid7()
-    inserted = await session.execute(
-        insert(ExperimentResult)
-        .values(id=result_id, experiment_id=exp.id, team_id=exp.team_id, **result)
-        .on_conflict_do_nothing(
-            index_elements=["experiment_id", "dataset_item_id", "evaluation_id"]
-        )
-        .returning(ExperimentResult.id)
-    )
-    if inserted.first() is None:
-        return False
-    verdict = result["verdict"]
-    if verdict != "error":
-        now = utcnow()
-        await session.execute(
-            insert(EvaluationRun).values(
-                id=result_id,
-                team_id=exp.team_id,
-                evaluation_id=result["evaluation_id"],
-                generation_id=str(item.id),
-                trace_id=item.ref_trace_id,
-                result=None if verdict == "na" else verdict == "pass",
-                applicable=verdict != "na",
-                reasoning=result["reasoning"],
-                timestamp=now,
-                created_at=now,
-                experiment_id=exp.id,
-                dataset_item_id=item.id,
-            )
-        )
-    errored = 1 if verdict == "error" else 0
-    await session.execute(
-        update(Experiment)
-        .where(Experiment.id == exp.id)
-        .values(
-            done_pairs=Experiment.done_pairs + 1,
-            errored_pairs=Experiment.errored_pairs + errored,
-        )
-    )
-    return True
 
 
 async def queue_depth(session: AsyncSession) -> int:

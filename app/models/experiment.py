@@ -37,8 +37,6 @@ class Experiment(Base):
     status_reason: Mapped[str | None] = mapped_column(String(200), default=None)
     total_items: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     total_pairs: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
-    done_pairs: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
-    errored_pairs: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     chunks_total: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     chunks_done: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     # True once every chunk is written to experiment_chunks (planning may resume after a crash).

@@ -35,8 +35,6 @@ def upgrade() -> None:
     sa.Column('status_reason', sa.String(length=200), nullable=True),
     sa.Column('total_items', sa.Integer(), server_default=sa.text('0'), nullable=False),
     sa.Column('total_pairs', sa.Integer(), server_default=sa.text('0'), nullable=False),
-    sa.Column('done_pairs', sa.Integer(), server_default=sa.text('0'), nullable=False),
-    sa.Column('errored_pairs', sa.Integer(), server_default=sa.text('0'), nullable=False),
     sa.Column('chunks_total', sa.Integer(), server_default=sa.text('0'), nullable=False),
     sa.Column('chunks_done', sa.Integer(), server_default=sa.text('0'), nullable=False),
     sa.Column('planned', sa.Boolean(), server_default=sa.text('false'), nullable=False),

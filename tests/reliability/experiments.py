@@ -175,7 +175,7 @@ async def state(database_url: str, experiment_id: str) -> State:
             results = await session.scalar(
                 select(func.count()).where(ExperimentResult.experiment_id == exp.id)
             )
-            return State(exp.status, exp.done_pairs, exp.total_pairs, int(results or 0))
+            return State(exp.status, int(results or 0), exp.total_pairs, int(results or 0))
     finally:
         await engine.dispose()
 
