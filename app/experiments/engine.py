@@ -143,19 +143,18 @@ async def _setup(worker: Worker, session: AsyncSession, exp: Experiment) -> Setu
 
 async def _read_chunk(worker: Worker, experiment_id: uuid.UUID, seq: int) -> ChunkPlan | None:
     async with worker.tx() as session:
-        exp = await store.experiment(session, experiment_id)
-        if exp is None or exp.status != "running":
+        found = await store.chunk(session, experiment_id, seq)
+        if found is None:
             return None
-        part = await store.chunk(session, experiment_id, seq)
-        if part is None or part.done_at is not None:
+        exp, part = found
+        if exp.status != "running" or part.done_at is not None:
             return None
         setup = worker.setups.get(experiment_id)
         if setup is None or setup.expires < time.monotonic():
             setup = await _setup(worker, session, exp)
             worker.setups[experiment_id] = setup
         evaluations, judges, generator = setup.evaluations, setup.judges, setup.generator
-        items = await store.items(session, exp, part)
-        written = await store.written(session, experiment_id, [item.id for item in items])
+        items, written = await store.items(session, exp, part)
         return ChunkPlan(exp, evaluations, judges, generator, items, written, part.size)
 
 
@@ -176,7 +175,7 @@ async def judge_chunk(worker: Worker, experiment_id: uuid.UUID, seq: int) -> Non
     except ExperimentStopped as exc:
         await worker.fail(experiment_id, exc.reason, exc.calls)
         return
-    async with worker.tx() as session:
+    async with worker.sessionmaker() as session:  # one statement: its own transaction
         vanished = work.size - len(work.items)
         if await store.complete_chunk(session, work.exp, seq, vanished):
             logger.info("experiment succeeded", extra={"experiment_id": str(experiment_id)})

@@ -12,10 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import statements
 from app.db import utcnow, uuid7
 from app.models import (
     DatasetItem,
@@ -26,6 +27,7 @@ from app.models import (
     ExperimentChunk,
     ExperimentResult,
 )
+from app.statements import Statement
 
 ACTIVE = ("queued", "running")
 
@@ -165,11 +167,24 @@ async def finish_if_complete(session: AsyncSession, experiment_id: uuid.UUID) ->
 
 async def chunk(
     session: AsyncSession, experiment_id: uuid.UUID, seq: int
-) -> ExperimentChunk | None:
-    return await session.get(ExperimentChunk, (experiment_id, seq), populate_existing=True)
+) -> tuple[Experiment, ExperimentChunk] | None:
+    """The experiment and one of its chunks, in one statement."""
+    row = (
+        await session.execute(
+            select(Experiment, ExperimentChunk)
+            .join(ExperimentChunk, ExperimentChunk.experiment_id == Experiment.id)
+            .where(Experiment.id == experiment_id, ExperimentChunk.seq == seq)
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+    return None if row is None else (row[0], row[1])
 
 
-async def items(session: AsyncSession, exp: Experiment, part: ExperimentChunk) -> list[Item]:
+async def items(
+    session: AsyncSession, exp: Experiment, part: ExperimentChunk
+) -> tuple[list[Item], dict[tuple[uuid.UUID, uuid.UUID], Any]]:
+    """The chunk's live items, and the verdicts already written for them: (item, evaluation)
+    → generated output. One statement (an outer join on the verdicts' unique key)."""
     conditions = [
         DatasetItem.dataset_id == exp.dataset_id,
         DatasetItem.team_id == exp.team_id,
@@ -187,54 +202,67 @@ async def items(session: AsyncSession, exp: Experiment, part: ExperimentChunk) -
             DatasetItem.output,
             DatasetItem.metadata_,
             DatasetItem.ref_trace_id,
+            ExperimentResult.evaluation_id,
+            ExperimentResult.generated_output,
+        )
+        .outerjoin(
+            ExperimentResult,
+            (ExperimentResult.experiment_id == exp.id)
+            & (ExperimentResult.dataset_item_id == DatasetItem.id),
         )
         .where(*conditions)
         .order_by(DatasetItem.id)
     )
-    return [Item(r.id, r.input, r.output, r.metadata_, r.ref_trace_id) for r in rows]
+    found: dict[uuid.UUID, Item] = {}
+    written: dict[tuple[uuid.UUID, uuid.UUID], Any] = {}
+    for r in rows:
+        if r.id not in found:
+            found[r.id] = Item(r.id, r.input, r.output, r.metadata_, r.ref_trace_id)
+        if r.evaluation_id is not None:
+            written[(r.id, r.evaluation_id)] = r.generated_output
+    return list(found.values()), written
 
 
-async def written(
-    session: AsyncSession, experiment_id: uuid.UUID, item_ids: Sequence[uuid.UUID]
-) -> dict[tuple[uuid.UUID, uuid.UUID], Any]:
-    """Verdicts already written for these items: (item, evaluation) → generated output."""
-    rows = await session.execute(
-        select(
-            ExperimentResult.dataset_item_id,
-            ExperimentResult.evaluation_id,
-            ExperimentResult.generated_output,
-        ).where(
-            ExperimentResult.experiment_id == experiment_id,
-            ExperimentResult.dataset_item_id.in_(item_ids),
+# One statement, so one implicit transaction: the chunk is marked done once, and only the
+# statement that marked it moves the experiment's counters (finishing it after its last
+# chunk). Concurrent chunks queue on the experiment's row, and each sees the others' counts
+# (READ COMMITTED re-reads the row it waited for).
+_LAST_CHUNK = "status = 'running' AND planned AND chunks_done + 1 = chunks_total"
+COMPLETE_CHUNK = Statement(
+    text(
+        f"""
+        WITH marked AS (
+            UPDATE experiment_chunks SET done_at = now()
+            WHERE experiment_id = CAST(:experiment_id AS uuid) AND seq = CAST(:seq AS integer)
+              AND done_at IS NULL
+            RETURNING seq
         )
+        UPDATE experiments SET
+            chunks_done = chunks_done + 1,
+            total_items = total_items - CAST(:vanished AS integer),
+            total_pairs = total_pairs - CAST(:vanished AS integer) * CAST(:evaluations AS integer),
+            status = CASE WHEN {_LAST_CHUNK} THEN 'succeeded' ELSE status END,
+            finished_at = CASE WHEN {_LAST_CHUNK} THEN now() ELSE finished_at END
+        WHERE id = CAST(:experiment_id AS uuid) AND EXISTS (SELECT 1 FROM marked)
+        RETURNING status
+        """
     )
-    return {(r.dataset_item_id, r.evaluation_id): r.generated_output for r in rows}
+)
 
 
 async def complete_chunk(session: AsyncSession, exp: Experiment, seq: int, vanished: int) -> bool:
     """Mark a chunk done once; items deleted since planning leave the totals. True: finished."""
-    marked = await session.execute(
-        update(ExperimentChunk)
-        .where(
-            ExperimentChunk.experiment_id == exp.id,
-            ExperimentChunk.seq == seq,
-            ExperimentChunk.done_at.is_(None),
-        )
-        .values(done_at=utcnow())
-        .returning(ExperimentChunk.seq)
+    row = await statements.fetchrow(
+        session,
+        COMPLETE_CHUNK,
+        {
+            "experiment_id": exp.id,
+            "seq": seq,
+            "vanished": vanished,
+            "evaluations": len(exp.evaluation_ids),
+        },
     )
-    if marked.first() is None:
-        return False
-    await session.execute(
-        update(Experiment)
-        .where(Experiment.id == exp.id)
-        .values(
-            chunks_done=Experiment.chunks_done + 1,
-            total_items=Experiment.total_items - vanished,
-            total_pairs=Experiment.total_pairs - vanished * len(exp.evaluation_ids),
-        )
-    )
-    return await finish_if_complete(session, exp.id)
+    return row is not None and row["status"] == "succeeded"
 
 
 # --- verdicts, runs and the ledger -------------------------------------------------------
