@@ -87,7 +87,7 @@ def judge_request(
         max_output_tokens=JUDGE_MAX_TOKENS,
         timeout=timeout,
         usage=Usage(),
-        temperature=0.0,
+        # No temperature: some models (OpenAI's reasoning ones) refuse any but their default.
     )
 
 

@@ -138,31 +138,30 @@ class ExperimentRepository:
             .values(status="cancelled", status_reason="cancelled_by_user", finished_at=utcnow())
         )
 
-    async def tallies(self, experiment_id: uuid.UUID) -> Sequence[Any]:
-        """(evaluation_id, verdict, count) of the experiment's verdicts."""
+    async def tallies(self, experiment_ids: Sequence[uuid.UUID]) -> Sequence[Any]:
+        """(experiment_id, evaluation_id, verdict, count) of the experiments' verdicts."""
+        result = ExperimentResult
         rows = await self.session.execute(
-            select(ExperimentResult.evaluation_id, ExperimentResult.verdict, func.count())
-            .where(
-                ExperimentResult.experiment_id == experiment_id,
-                ExperimentResult.team_id == self.team_id,
-            )
-            .group_by(ExperimentResult.evaluation_id, ExperimentResult.verdict)
+            select(result.experiment_id, result.evaluation_id, result.verdict, func.count())
+            .where(result.experiment_id.in_(experiment_ids), result.team_id == self.team_id)
+            .group_by(result.experiment_id, result.evaluation_id, result.verdict)
         )
         return rows.all()
 
-    async def usage(self, experiment_id: uuid.UUID) -> Sequence[Any]:
-        """(provider, calls, input tokens, output tokens), from the ledger."""
+    async def usage(self, experiment_ids: Sequence[uuid.UUID]) -> Sequence[Any]:
+        """(experiment_id, provider, calls, input tokens, output tokens), from the ledger."""
         call = ExperimentCall
         rows = await self.session.execute(
             select(
+                call.experiment_id,
                 call.provider,
                 func.count(),
                 func.coalesce(func.sum(call.input_tokens), 0),
                 func.coalesce(func.sum(call.output_tokens), 0),
             )
-            .where(call.experiment_id == experiment_id, call.team_id == self.team_id)
-            .group_by(call.provider)
-            .order_by(call.provider)
+            .where(call.experiment_id.in_(experiment_ids), call.team_id == self.team_id)
+            .group_by(call.experiment_id, call.provider)
+            .order_by(call.experiment_id, call.provider)
         )
         return rows.all()
 

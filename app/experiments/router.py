@@ -68,7 +68,7 @@ async def list_experiments(
     """The team's experiments, newest first. Scope `evaluation:read`."""
     repo = ExperimentRepository(session, context.team_id)
     count, rows = await repo.page(dataset, status, pagination.limit, pagination.offset)
-    return page(request, pagination, count, [await service.render(repo, row) for row in rows])
+    return page(request, pagination, count, await service.render_many(repo, rows))
 
 
 @router.get("/compare/", response_model=Comparison, responses=error_responses(400, 401, 403, 404))

@@ -232,3 +232,40 @@ async def test_unusable_answer_is_retried_once_then_an_error(committed: Committe
     assert "verdict must be one of" in result["error"]
     assert len(committed.fake.calls) == 2
     assert "previous answer was rejected" in committed.fake.calls[1]["messages"][1]["content"]
+
+
+async def test_a_rejected_key_stops_the_experiment_and_the_ledger_says_why(
+    committed: Committed,
+) -> None:
+    team = committed.identity.team.id
+    dataset, _ = await make_dataset(committed.api, team, 3)
+    evaluation = await committed.evaluation()
+    committed.fake.failures = {"item-0": [401]}
+    started = await committed.start(dataset=dataset, evaluations=[evaluation])
+    await committed.drain()
+    experiment = await committed.get(started["id"])
+    assert experiment["status"] == "failed"
+    assert experiment["status_reason"] == "provider_auth_failed"
+    assert experiment["progress"]["done"] == 0
+    [call] = (await committed.get(started["id"], "calls"))["results"]
+    assert call["outcome"] == "auth_failed"
+    assert call["error_class"] == "ProviderAuthError"
+    assert len(committed.fake.calls) == 1  # nothing more was tried with a rejected key
+
+
+async def test_list_renders_every_experiment(committed: Committed) -> None:
+    team = committed.identity.team.id
+    dataset, _ = await make_dataset(committed.api, team, 2)
+    first, second = await committed.evaluation(), await committed.evaluation(name="Tone")
+    one = await committed.start(dataset=dataset, evaluations=[first])
+    two = await committed.start(dataset=dataset, evaluations=[first, second])
+    await committed.drain()
+    listed = await committed.get(dataset=dataset)
+    assert [e["id"] for e in listed["results"]] == [two["id"], one["id"]]
+    progress = [e["progress"] for e in listed["results"]]
+    assert progress == [
+        {"total": 4, "done": 4, "errored": 0},
+        {"total": 2, "done": 2, "errored": 0},
+    ]
+    assert [len(e["results"]) for e in listed["results"]] == [2, 1]
+    assert [e["usage"][0]["calls"] for e in listed["results"]] == [4, 2]
