@@ -140,7 +140,7 @@ def render(figures: dict[str, float]) -> str:
             "| figure | value | target |",
             "|---|---|---|",
             f"| items/s, middle 90 % of the run | {figures['steady']:.1f} | "
-            f"≥ {0.9 * figures['ideal']:.0f} (0.9 × ideal {figures['ideal']:.0f}) {ok_rate} |",
+            f"≥ {0.9 * figures['ideal']:.0f} (0.9 x ideal {figures['ideal']:.0f}) {ok_rate} |",
             f"| items/s, whole run (planning and tail included) | {figures['overall']:.1f} | |",
             f"| ratio to ideal (middle 90 %) | {figures['ratio']:.2f} | ≥ 0.9 |",
             f"| worker CPU per judged item | {figures['cpu_ms']:.2f} ms | ≤ 2 ms {ok_cpu} |",
