@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -27,6 +28,7 @@ from tests.reliability.experiments import (
     state,
     worker_env,
 )
+from tests.reliability.harness import serving
 
 pytestmark = pytest.mark.reliability
 
@@ -170,3 +172,36 @@ async def test_a_small_experiment_is_not_stuck_behind_a_large_one(
     assert took < 15, took
     assert behind.status == "running"
     assert behind.done < 2000
+
+
+async def test_llma_serve_runs_experiments_in_process(
+    fresh_database: str, judge: JudgeServer, tmp_path: Path
+) -> None:
+    """The embedded default: `llma serve` alone (no `llma worker`) runs an experiment."""
+    key = new_fernet_key()
+    team = await seed_team(fresh_database, key, items=12)
+    async with serving(
+        fresh_database, tmp_path, ENCRYPTION_KEYS=key, OPENAI_BASE_URL=judge.base_url
+    ) as service, httpx.AsyncClient(
+        base_url=service.base,
+        headers={"Authorization": f"Bearer {team.api_key}"},
+        timeout=10,
+    ) as client:
+        started = await client.post(
+            f"/api/environments/{team.team_id}/experiments/",
+            json={
+                "dataset": str(team.dataset_id),
+                "evaluations": [str(team.evaluation_ids[0])],
+            },
+        )
+        assert started.status_code == 201, started.text
+        url = f"/api/environments/{team.team_id}/experiments/{started.json()['id']}/"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            body = (await client.get(url)).json()
+            if body["status"] == "succeeded":
+                break
+            await asyncio.sleep(0.2)
+    assert body["status"] == "succeeded", service.log()[-3000:]
+    assert body["progress"] == {"total": 12, "done": 12, "errored": 0}
+    assert len(judge.calls) == 12
