@@ -180,13 +180,16 @@ async def test_llma_serve_runs_experiments_in_process(
     """The embedded default: `llma serve` alone (no `llma worker`) runs an experiment."""
     key = new_fernet_key()
     team = await seed_team(fresh_database, key, items=12)
-    async with serving(
-        fresh_database, tmp_path, ENCRYPTION_KEYS=key, OPENAI_BASE_URL=judge.base_url
-    ) as service, httpx.AsyncClient(
-        base_url=service.base,
-        headers={"Authorization": f"Bearer {team.api_key}"},
-        timeout=10,
-    ) as client:
+    async with (
+        serving(
+            fresh_database, tmp_path, ENCRYPTION_KEYS=key, OPENAI_BASE_URL=judge.base_url
+        ) as service,
+        httpx.AsyncClient(
+            base_url=service.base,
+            headers={"Authorization": f"Bearer {team.api_key}"},
+            timeout=10,
+        ) as client,
+    ):
         started = await client.post(
             f"/api/environments/{team.team_id}/experiments/",
             json={
