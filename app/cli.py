@@ -197,7 +197,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     """Run experiment jobs until SIGINT/SIGTERM (any number of workers, on any machine)."""
     import signal
 
-    from app.experiments.jobs import run_worker
+    from app.experiments.jobs import supervise
 
     if args.concurrency is not None:
         settings = settings.model_copy(update={"experiment_worker_concurrency": args.concurrency})
@@ -208,7 +208,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        await run_worker(settings, url, stop=stop)
+        await supervise(settings, url, stop=stop)
 
     logger.info(
         "experiment worker starting", extra={"concurrency": settings.experiment_worker_concurrency}

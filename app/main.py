@@ -122,10 +122,10 @@ def _start_experiment_worker(
     stop = asyncio.Event()
     if not settings.runs_worker_in_process:
         return stop, None
-    from app.experiments.jobs import run_worker
+    from app.experiments.jobs import supervise
 
     task = asyncio.create_task(
-        run_worker(
+        supervise(
             settings,
             resolve_database_url(settings),
             sessionmaker=app.state.sessionmaker,

@@ -9,8 +9,10 @@ one twice costs at most the provider calls that were in flight when its worker d
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 import httpx
@@ -32,7 +34,11 @@ from app.settings import Settings
 
 logger = logging.getLogger("app.experiments")
 MAX_JOB_ATTEMPTS = 5
-CONNECTIONS_PER_CLIENT = 4  # a task that keeps raising (database trouble) is retried this often
+CONNECTIONS_PER_CLIENT = 4
+RESTART_MIN_SECONDS, RESTART_MAX_SECONDS = (
+    1.0,
+    30.0,
+)  # a task that keeps raising (database trouble) is retried this often
 
 
 def _job_slots(settings: Settings) -> tuple[int, int]:
@@ -111,7 +117,8 @@ async def run_worker(
     finally:
         if watcher is not None:
             watcher.cancel()
-        await connection.close()
+        with contextlib.suppress(Exception):  # it may be the connection that failed
+            await connection.close()
         if client is None:
             for own in clients:
                 await own.aclose()
@@ -123,6 +130,29 @@ def _own_clients(settings: Settings) -> list[httpx.AsyncClient]:
     """One client per CONNECTIONS_PER_CLIENT calls in flight (see engine.Worker.client)."""
     count = -(-settings.experiment_worker_concurrency // CONNECTIONS_PER_CLIENT)
     return [create_http_client(settings, keepalive=CONNECTIONS_PER_CLIENT) for _ in range(count)]
+
+
+async def supervise(
+    settings: Settings, database_url: str, *, stop: asyncio.Event, **shared: Any
+) -> None:
+    """`run_worker` until `stop`, started again after a failure (the database went away, a
+    network blip): a worker must outlive an outage as the API does. Jobs it held are taken
+    back by the queue's lease timeout, by this worker or another."""
+    delay = RESTART_MIN_SECONDS
+    while not stop.is_set():
+        try:
+            await run_worker(settings, database_url, stop=stop, **shared)
+            delay = RESTART_MIN_SECONDS
+        except Exception as exc:
+            logger.warning(
+                "experiment worker stopped (%s: %s); starting again in %.0f s",
+                type(exc).__name__,
+                str(exc)[:200],
+                delay,
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            delay = min(RESTART_MAX_SECONDS, delay * 2)
 
 
 async def _forward(source: asyncio.Event, target: asyncio.Event) -> None:
