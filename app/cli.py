@@ -432,6 +432,30 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """Run experiment jobs until SIGINT/SIGTERM (any number of workers, on any machine)."""
+    import signal
+
+    from app.experiments.jobs import supervise
+
+    if args.concurrency is not None:
+        settings = settings.model_copy(update={"experiment_worker_concurrency": args.concurrency})
+    url = resolve_database_url(settings)
+
+    async def work() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await supervise(settings, url, stop=stop)
+
+    logger.info(
+        "experiment worker starting", extra={"concurrency": settings.experiment_worker_concurrency}
+    )
+    asyncio.run(work())
+    return 0
+
+
 # --- argument parsing -------------------------------------------------------------------------
 
 
@@ -552,6 +576,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     serve.set_defaults(handler=cmd_serve)
+
+    worker = command("worker", "run experiment jobs from the queue")
+    worker.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="provider calls in flight at once (default: EXPERIMENT_WORKER_CONCURRENCY)",
+    )
+    worker.set_defaults(handler=cmd_worker)
 
     migrate = command("migrate", "alembic upgrade head")
     migrate.set_defaults(handler=cmd_migrate)

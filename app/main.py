@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -40,6 +41,8 @@ def _feature_routers() -> list[Any]:
     """Each feature package's router; imported here so `create_app` is the one wiring point."""
     from app.datasets.router import router as datasets_router
     from app.evaluations.router import router as evaluations_router
+    from app.experiments.router import router as experiments_router
+    from app.experiments.router import runs_router as evaluation_runs_router
     from app.provider_keys.config_router import config_router, models_router
     from app.provider_keys.router import router as provider_keys_router
     from app.provider_keys.router import validations_router
@@ -53,6 +56,8 @@ def _feature_routers() -> list[Any]:
         models_router,
         config_router,
         summary_router,
+        experiments_router,
+        evaluation_runs_router,
     ]
 
 
@@ -69,9 +74,14 @@ def create_app(
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.http_client = create_http_client(settings, http_transport)
+        # --- experiments: one in-process queue worker (EXPERIMENT_WORKER_IN_PROCESS) ---
+        worker_stop, worker_task = _start_experiment_worker(app, settings)
         try:
             yield
         finally:
+            if worker_task is not None:
+                worker_stop.set()
+                await asyncio.gather(worker_task, return_exceptions=True)
             await app.state.http_client.aclose()
             await engine.dispose()
             metrics.worker_stopped()
@@ -106,6 +116,36 @@ def create_app(
     app.add_middleware(RequestContext)
     app.add_middleware(PathNormalizer)
     return app
+
+
+def _start_experiment_worker(
+    app: FastAPI, settings: Settings
+) -> tuple[asyncio.Event, asyncio.Task[None] | None]:
+    """Run one experiment worker beside the API (the embedded default: `make run` needs no
+    second command). It shares the app's engine, http client and secret box."""
+    stop = asyncio.Event()
+    if not settings.runs_worker_in_process:
+        return stop, None
+    from app.experiments.jobs import supervise
+
+    task = asyncio.create_task(
+        supervise(
+            settings,
+            resolve_database_url(settings),
+            sessionmaker=app.state.sessionmaker,
+            client=app.state.http_client,
+            box=app.state.secret_box,
+            stop=stop,
+        )
+    )
+    task.add_done_callback(
+        lambda done: (
+            None
+            if done.cancelled() or done.exception() is None
+            else logger.error("experiment worker stopped", exc_info=done.exception())
+        )
+    )
+    return stop, task
 
 
 def create_app_from_env() -> FastAPI:

@@ -93,6 +93,17 @@ class Settings(BaseSettings):
     # Unset: `console` in development, `json` in production (see _default_log_format).
     log_format: Literal["json", "console"] = "console"
 
+    # Experiments (app/experiments): the job-queue worker and its bounds.
+    # Unset: on in development (`llma serve` runs one worker), off in production.
+    experiment_worker_in_process: bool | None = None
+    experiment_worker_concurrency: int = Field(default=16, ge=1)  # provider calls in flight
+    experiment_team_concurrency: int = Field(default=8, ge=1)  # per team, per worker
+    experiment_key_concurrency: int = Field(default=16, ge=1)  # per provider key, per worker
+    experiment_lease_seconds: float = Field(default=30.0, gt=0)  # a silent job is taken back
+    experiment_chunk_size: int = Field(default=10, ge=1, le=1000)  # items per queue job
+    experiment_max_attempts: int = Field(default=4, ge=1, le=10)  # per provider call (429/5xx)
+    experiment_max_backoff_seconds: float = Field(default=30.0, gt=0)
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:
@@ -153,6 +164,12 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.app_env == "production"
+
+    @property
+    def runs_worker_in_process(self) -> bool:
+        if self.experiment_worker_in_process is None:
+            return not self.is_production
+        return self.experiment_worker_in_process
 
     def summary_model_for(self, provider: str) -> str:
         value: str = getattr(self, f"summary_model_{provider}")

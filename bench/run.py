@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from bench import bulk, database, report, scenarios, seed
+from bench import bulk, database, experiment, report, scenarios, seed
 from bench.driver import INSTALL_HINT, Result, drive, write_requests, wrk_path
 from bench.servers import (
     Server,
@@ -114,6 +114,20 @@ async def top_up(
 
 
 async def run(args: argparse.Namespace) -> int:
+    wanted = set(args.only.split(",")) if args.only else None
+    if wanted is not None and "experiment" in wanted:
+        # The experiment scenario drives a worker, not HTTP: no wrk, no million-item seed.
+        code = await experiment.run(args)
+        if wanted == {"experiment"} or code:
+            return code
+        args.only = ",".join(wanted - {"experiment"})
+    elif wanted is None:
+        code = await run_http(args)
+        return code or await experiment.run(args)
+    return await run_http(args)
+
+
+async def run_http(args: argparse.Namespace) -> int:
     only = set(args.only.split(",")) if args.only else set(bulk.NAMES)
     wanted_bulk = bool(only & set(bulk.NAMES))
     if args.only and only <= set(bulk.NAMES):

@@ -3,6 +3,7 @@
 from app.models.api_key import PersonalAPIKey
 from app.models.dataset import Dataset, DatasetItem
 from app.models.evaluation import Evaluation, EvaluationRun
+from app.models.experiment import Experiment, ExperimentCall, ExperimentChunk, ExperimentResult
 from app.models.provider_key import EvaluationConfig, LLMProviderKey
 from app.models.summary import RateLimitCounter, SummaryCacheEntry, SummaryLease
 from app.models.tenancy import Organization, OrganizationMembership, Team, User
@@ -13,6 +14,10 @@ __all__ = [
     "Evaluation",
     "EvaluationConfig",
     "EvaluationRun",
+    "Experiment",
+    "ExperimentCall",
+    "ExperimentChunk",
+    "ExperimentResult",
     "LLMProviderKey",
     "Organization",
     "OrganizationMembership",

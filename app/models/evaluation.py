@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, PrimaryKeyConstraint, String, Text, text
+from sqlalchemy import ForeignKey, Index, PrimaryKeyConstraint, String, Text, Uuid, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -77,3 +77,8 @@ class EvaluationRun(Base):
     reasoning: Mapped[str] = mapped_column(Text, default="")
     timestamp: Mapped[dt.datetime] = mapped_column(default=utcnow)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=text("now()"))
+    # Set when the run is an experiment's verdict (app/experiments): which experiment, which item.
+    experiment_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("experiments.id", ondelete="SET NULL"), default=None
+    )
+    dataset_item_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)

@@ -13,7 +13,7 @@ from app.providers.base import (
     ProviderBadResponse,
     StructuredRequest,
 )
-from app.providers.wire import check_key, json_body, model_ids, send
+from app.providers.wire import check_key, json_body, model_ids, record_usage, send
 
 NAME = "Anthropic"
 API_VERSION = "2023-06-01"
@@ -76,6 +76,7 @@ class AnthropicAdapter:
                 }
             ],
             "tool_choice": {"type": "tool", "name": request.schema_name},
+            **({} if request.temperature is None else {"temperature": request.temperature}),
         }
         response = await send(
             client,
@@ -88,6 +89,7 @@ class AnthropicAdapter:
             request_timeout=request.timeout,
         )
         answer = json_body(response, NAME)
+        record_usage(request, answer)
         content = answer.get("content") if isinstance(answer, dict) else None
         for block in content if isinstance(content, list) else []:
             if isinstance(block, dict) and block.get("type") == "tool_use":

@@ -10,7 +10,7 @@ import httpx
 
 from app.providers.base import Credentials, KeyCheck, StructuredRequest
 from app.providers.openai_style import chat_answer, chat_body
-from app.providers.wire import check_key, json_body, model_ids, send
+from app.providers.wire import check_key, json_body, model_ids, record_usage, send
 
 # The newest generally-available data-plane version when the key does not name one.
 DEFAULT_API_VERSION = "2024-10-21"
@@ -61,4 +61,6 @@ class AzureOpenAIAdapter:
             body=chat_body(request, token_param="max_completion_tokens"),
             request_timeout=request.timeout,
         )
-        return chat_answer(json_body(response, NAME), NAME)
+        answer = json_body(response, NAME)
+        record_usage(request, answer)
+        return chat_answer(answer, NAME)

@@ -64,7 +64,11 @@ class ProviderAuthError(ProviderError):
 
 
 class ProviderRateLimited(ProviderError):
-    pass
+    def __init__(
+        self, message: str, *, status_code: int | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, status_code=status_code)
+        self.retry_after = retry_after  # seconds, from the provider's Retry-After header
 
 
 class ProviderTimeout(ProviderError):
@@ -83,6 +87,14 @@ class ProviderURLNotAllowed(ProviderError):
     pass
 
 
+@dataclass
+class Usage:
+    """Tokens a completion spent, as the provider reported them (None when it did not)."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+
 @dataclass(frozen=True)
 class StructuredRequest:
     """A completion whose answer must be one JSON object matching `schema`."""
@@ -96,6 +108,9 @@ class StructuredRequest:
     timeout: float | None = None
     # OpenAI-style strict mode needs every property required and additionalProperties false.
     strict: bool = True
+    # Filled in by the adapter when given: the caller's view of the tokens spent.
+    usage: Usage | None = field(default=None, compare=False)
+    temperature: float | None = None
 
 
 class ProviderAdapter(Protocol):

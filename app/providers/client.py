@@ -41,15 +41,20 @@ def call_limits(client: httpx.AsyncClient) -> tuple[float, int]:
 
 
 def create_http_client(
-    settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+    settings: Settings,
+    transport: httpx.AsyncBaseTransport | None = None,
+    *,
+    keepalive: int = 20,
 ) -> ProviderClient:
-    """Built in the app lifespan; tests pass a mock transport here.
+    """Built in the app lifespan; tests pass a mock transport here. `keepalive`: idle
+    connections kept (the experiment worker keeps one per call it may have in flight).
 
     Its pool is shared by all teams; the per-team cap (PROVIDER_CALLS_PER_TEAM, enforced by
     app/providers/limits.py) is at most a quarter of it (checked in Settings).
     """
     limits = httpx.Limits(
-        max_connections=settings.provider_max_connections, max_keepalive_connections=20
+        max_connections=max(settings.provider_max_connections, keepalive),
+        max_keepalive_connections=keepalive,
     )
     return ProviderClient(
         call_timeout=settings.provider_timeout_seconds,

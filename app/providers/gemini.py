@@ -21,6 +21,7 @@ from app.providers.wire import (
     json_body,
     parse_json_object,
     raise_for_status,
+    record_usage,
     send,
 )
 
@@ -166,12 +167,14 @@ class GeminiAdapter:
                 "responseMimeType": "application/json",
                 "responseSchema": to_gemini_schema(request.schema),
                 "maxOutputTokens": request.max_output_tokens,
+                **({} if request.temperature is None else {"temperature": request.temperature}),
             },
         }
         url = f"{credentials.endpoint}/v1beta/models/{model}:generateContent"
         answer = await self._call(
             client, credentials, "POST", url, body=body, request_timeout=request.timeout
         )
+        record_usage(request, answer)
         try:
             parts = answer["candidates"][0]["content"]["parts"]
             text = "".join(part.get("text", "") for part in parts if isinstance(part, dict))

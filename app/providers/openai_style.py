@@ -13,7 +13,14 @@ from app.providers.base import (
     ProviderBadResponse,
     StructuredRequest,
 )
-from app.providers.wire import check_key, json_body, model_ids, parse_json_object, send
+from app.providers.wire import (
+    check_key,
+    json_body,
+    model_ids,
+    parse_json_object,
+    record_usage,
+    send,
+)
 
 
 def chat_body(request: StructuredRequest, *, token_param: str) -> dict[str, Any]:
@@ -32,6 +39,7 @@ def chat_body(request: StructuredRequest, *, token_param: str) -> dict[str, Any]
             },
         },
         token_param: request.max_output_tokens,
+        **({} if request.temperature is None else {"temperature": request.temperature}),
     }
 
 
@@ -97,4 +105,6 @@ class OpenAIStyleAdapter:
             body=body,
             request_timeout=request.timeout,
         )
-        return chat_answer(json_body(response, self.display_name), self.display_name)
+        answer = json_body(response, self.display_name)
+        record_usage(request, answer)
+        return chat_answer(answer, self.display_name)

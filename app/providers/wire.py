@@ -24,6 +24,7 @@ from app.providers.base import (
     ProviderTimeout,
     ProviderUnavailable,
     ProviderURLNotAllowed,
+    StructuredRequest,
 )
 from app.providers.client import UnsafeURLError, call_limits, ensure_public_url, pin_extension
 
@@ -52,6 +53,33 @@ def provider_message(response: httpx.Response, credentials: Credentials) -> str 
     return _scrub(message, credentials) if isinstance(message, str) and message else None
 
 
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds the provider asks us to wait (`Retry-After` in seconds; dates are ignored)."""
+    try:
+        value = float(response.headers.get("retry-after", ""))
+    except ValueError:
+        return None
+    return value if value >= 0 else None
+
+
+def record_usage(request: StructuredRequest, body: Any) -> None:
+    """Copy the tokens a completion reports into `request.usage` (every wire protocol's shape:
+    OpenAI `usage.prompt_tokens`, Anthropic `usage.input_tokens`, Gemini `usageMetadata`)."""
+    if request.usage is None or not isinstance(body, dict):
+        return
+    usage = body.get("usage") or body.get("usageMetadata")
+    if not isinstance(usage, dict):
+        return
+    for field, names in (
+        ("input_tokens", ("prompt_tokens", "input_tokens", "promptTokenCount")),
+        ("output_tokens", ("completion_tokens", "output_tokens", "candidatesTokenCount")),
+    ):
+        for name in names:
+            if isinstance(usage.get(name), int):
+                setattr(request.usage, field, usage[name])
+                break
+
+
 def raise_for_status(response: httpx.Response, credentials: Credentials, name: str) -> None:
     status = response.status_code
     if status < 300:
@@ -59,7 +87,9 @@ def raise_for_status(response: httpx.Response, credentials: Credentials, name: s
     if status in (401, 403):
         raise ProviderAuthError(INVALID_KEY, status_code=status)
     if status == 429:
-        raise ProviderRateLimited(RATE_LIMITED, status_code=status)
+        raise ProviderRateLimited(
+            RATE_LIMITED, status_code=status, retry_after=retry_after(response)
+        )
     if status >= 500:
         raise ProviderUnavailable(f"{name} is unavailable (HTTP {status})", status_code=status)
     detail = provider_message(response, credentials)

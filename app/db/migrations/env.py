@@ -36,7 +36,10 @@ def _include_object(
 ) -> bool:
     # The optional pg_trgm indexes live only in the migration (see 0001); `alembic check`
     # must not report them as drift.
-    return not (kind == "index" and name is not None and "_trgm_" in name)
+    if kind == "index" and name is not None and "_trgm_" in name:
+        return False
+    # The job queue's tables belong to pgqueuer (installed by b6_experiments), not to our models.
+    return not (reflected and name is not None and name.startswith("pgqueuer"))
 
 
 def _run(connection: Connection) -> None:

@@ -1,0 +1,1 @@
+"""Experiments: datasets run through LLM judges on the PostgreSQL job queue (pgqueuer)."""
