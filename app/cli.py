@@ -440,6 +440,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.concurrency is not None:
         settings = settings.model_copy(update={"experiment_worker_concurrency": args.concurrency})
+    check_serve_settings(settings)  # production: DATABASE_URL and ENCRYPTION_KEYS, named
     url = resolve_database_url(settings)
 
     async def work() -> None:

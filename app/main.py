@@ -15,6 +15,7 @@ from app import metrics
 from app.crypto import build_secret_box
 from app.db.embedded import resolve_database_url
 from app.db.engine import create_engine, create_sessionmaker
+from app.experiments import examples as experiment_examples
 from app.logging import configure_logging
 from app.providers.client import create_http_client
 from app.providers.limits import TeamSlots
@@ -105,7 +106,11 @@ def create_app(
         settings.provider_calls_per_team, settings.provider_timeout_seconds
     )
     install_error_handlers(app)
-    install_openapi(app)
+    install_openapi(
+        app,
+        request_examples=experiment_examples.REQUESTS,
+        response_examples=experiment_examples.RESPONSES,
+    )
     add_routes(app, ops.router)
     for router in _feature_routers():
         add_routes(app, router)

@@ -135,6 +135,15 @@ def test_compose_file() -> None:
     assert with_key["ENCRYPTION_KEYS"] == key
     check_serve_settings(Settings(_env_file=None, **{k.lower(): v for k, v in with_key.items()}))  # type: ignore[arg-type]
 
+    # The experiment worker: the api's image, after the api (which migrates) is healthy, with
+    # the same database and keys.
+    worker = services["worker"]
+    assert worker["image"] == api["image"]
+    assert worker["command"][:2] == ["llma", "worker"]
+    assert worker["depends_on"]["api"]["condition"] == "service_healthy"
+    for name in ("APP_ENV", "DATABASE_URL", "ENCRYPTION_KEYS"):
+        assert worker["environment"][name] == api["environment"][name], name
+
     # A worker service belongs in the file once the CLI has a worker command.
     commands = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
     assert ("worker" in commands) == ("worker" in services)

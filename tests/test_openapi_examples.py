@@ -27,6 +27,7 @@ TAGS = [
     "Evaluations",
     "Evaluation runs",
     "Evaluation summary",
+    "Experiments",
     "Operations",
 ]
 

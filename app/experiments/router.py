@@ -26,8 +26,8 @@ from app.web.errors import NotFound, ValidationFailed, error_responses
 from app.web.pagination import Page, Pagination, cursor_page, decode_cursor, page
 from app.web.routing import api_router, method_not_allowed
 
-router = api_router("/api/environments/{environment_id}/experiments", "experiments")
-runs_router = api_router("/api/environments/{environment_id}/evaluation_runs", "experiments")
+router = api_router("/api/environments/{environment_id}/experiments", "Experiments")
+runs_router = api_router("/api/environments/{environment_id}/evaluation_runs", "Experiments")
 ID_PATH = "/{id}/"
 
 
@@ -56,7 +56,11 @@ async def create_experiment(
     return await service.render(repo, await _experiment(repo, str(experiment.id)))
 
 
-@router.get("/", response_model=Page[ExperimentRead], responses=error_responses(400, 401, 403, 404))
+@router.get(
+    "/",
+    response_model=Page[ExperimentRead],
+    responses=error_responses(400, 401, 403, 404),
+)
 async def list_experiments(
     context: auth.EvaluationRead,
     session: SessionDep,
@@ -71,7 +75,11 @@ async def list_experiments(
     return page(request, pagination, count, await service.render_many(repo, rows))
 
 
-@router.get("/compare/", response_model=Comparison, responses=error_responses(400, 401, 403, 404))
+@router.get(
+    "/compare/",
+    response_model=Comparison,
+    responses=error_responses(400, 401, 403, 404),
+)
 async def compare_experiments(
     context: auth.EvaluationRead,
     session: SessionDep,
@@ -104,7 +112,11 @@ async def compare_experiments(
     }
 
 
-@router.get(ID_PATH, response_model=ExperimentRead, responses=error_responses(401, 403, 404))
+@router.get(
+    ID_PATH,
+    response_model=ExperimentRead,
+    responses=error_responses(401, 403, 404),
+)
 async def retrieve_experiment(
     context: auth.EvaluationRead, session: SessionDep, id: str
 ) -> dict[str, Any]:
@@ -114,7 +126,9 @@ async def retrieve_experiment(
 
 
 @router.post(
-    "/{id}/cancel/", response_model=ExperimentRead, responses=error_responses(401, 403, 404)
+    "/{id}/cancel/",
+    response_model=ExperimentRead,
+    responses=error_responses(401, 403, 404),
 )
 async def cancel_experiment(
     context: auth.EvaluationWrite, session: SessionDep, id: str
@@ -127,7 +141,9 @@ async def cancel_experiment(
 
 
 @router.get(
-    "/{id}/results/", response_model=Page[ResultRead], responses=error_responses(400, 401, 403, 404)
+    "/{id}/results/",
+    response_model=Page[ResultRead],
+    responses=error_responses(400, 401, 403, 404),
 )
 async def list_experiment_results(
     context: auth.EvaluationRead,
@@ -182,7 +198,9 @@ def _result(row: Any) -> dict[str, Any]:
 
 
 @router.get(
-    "/{id}/calls/", response_model=Page[CallRead], responses=error_responses(400, 401, 403, 404)
+    "/{id}/calls/",
+    response_model=Page[CallRead],
+    responses=error_responses(400, 401, 403, 404),
 )
 async def list_experiment_calls(
     context: auth.EvaluationRead,

@@ -8,6 +8,7 @@ route, it is added here once, with PostHog's error shape.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI
@@ -145,11 +146,17 @@ TAGS: list[dict[str, str]] = [
         "description": "An AI-written summary of why runs pass or fail. Scope "
         "`llm_analytics:write`.",
     },
+    {
+        "name": "Experiments",
+        "description": "A dataset run through LLM judges on the job queue, its results, "
+        "provider-call ledger and comparisons. Scopes `evaluation:read|write`.",
+    },
     {"name": "Operations", "description": "Health, readiness and Prometheus metrics."},
 ]
 TAG_NAMES = [tag["name"] for tag in TAGS]
 TEAM_PATH_EXAMPLE = "@current"
 ACRONYMS = {"llm": "LLM", "api": "API", "id": "id"}
+Examples = tuple[Mapping[str, dict[str, Any]], Mapping[str, Any]]
 TEXT_RESPONSES = {"metrics": "text/plain; version=0.0.4; charset=utf-8"}
 
 
@@ -159,7 +166,7 @@ def humanize(operation_id: str) -> str:
     return " ".join([words[0].capitalize(), *words[1:]])
 
 
-def _tidy_operations(schema: dict[str, Any]) -> None:
+def _tidy_operations(schema: dict[str, Any], examples: Examples) -> None:
     """One tag each, worded summaries, the team parameter's example, and every example."""
     for item in schema.get("paths", {}).values():
         for method in HTTP_METHODS:
@@ -177,15 +184,16 @@ def _tidy_operations(schema: dict[str, Any]) -> None:
                     for option in parameter["schema"].get("anyOf", [parameter["schema"]]):
                         if option.get("type") == "integer":
                             option["maximum"] = MAX_LIMIT
-            _add_examples(operation_id, operation)
+            _add_examples(operation_id, operation, examples)
 
 
-def _add_examples(operation_id: str, operation: dict[str, Any]) -> None:
-    request = REQUEST_EXAMPLES.get(operation_id)
+def _add_examples(operation_id: str, operation: dict[str, Any], examples: Examples) -> None:
+    requests, responses = examples
+    request = requests.get(operation_id)
     if request is not None and "requestBody" in operation:
         media = operation["requestBody"]["content"]["application/json"]
         media["examples"] = {operation_id: request}
-    if operation_id not in RESPONSE_EXAMPLES:
+    if operation_id not in responses:
         return
     for status, response in operation["responses"].items():
         if not status.startswith("2"):
@@ -193,7 +201,7 @@ def _add_examples(operation_id: str, operation: dict[str, Any]) -> None:
         if operation_id in TEXT_RESPONSES:
             response["content"] = {TEXT_RESPONSES[operation_id]: {"schema": {"type": "string"}}}
         for media in response.get("content", {}).values():
-            media["example"] = RESPONSE_EXAMPLES[operation_id]
+            media["example"] = responses[operation_id]
 
 
 def _set_enum(spec: dict[str, Any], values: list[str]) -> None:
@@ -204,7 +212,20 @@ def _set_enum(spec: dict[str, Any], values: list[str]) -> None:
             target["enum"] = values
 
 
-def install_openapi(app: FastAPI) -> None:
+def install_openapi(
+    app: FastAPI,
+    *,
+    request_examples: Mapping[str, dict[str, Any]] | None = None,
+    response_examples: Mapping[str, Any] | None = None,
+) -> None:
+    """The document, built once on first request. Features may bring examples of their own
+    (keyed by operation id) on top of app/web/openapi_examples.py's; they are added after
+    FastAPI renders the document, which would otherwise drop their `null` values."""
+    examples = (
+        {**REQUEST_EXAMPLES, **(request_examples or {})},
+        {**RESPONSE_EXAMPLES, **(response_examples or {})},
+    )
+
     def build() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = get_openapi(
@@ -216,7 +237,7 @@ def install_openapi(app: FastAPI) -> None:
             )
             _add_error_contract(schema)
             _refine_schemas(schema)
-            _tidy_operations(schema)
+            _tidy_operations(schema, examples)
             app.openapi_schema = schema
         return app.openapi_schema
 
