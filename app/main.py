@@ -41,12 +41,12 @@ Every `/api/environments/{id}/â€¦` path is also served at `/api/projects/{id}/â€
 def _feature_routers() -> list[Any]:
     """Each feature package's router; imported here so `create_app` is the one wiring point."""
     from app.datasets.router import router as datasets_router
+    from app.evaluation_config.router import router as config_router
     from app.evaluations.router import router as evaluations_router
     from app.experiments.router import router as experiments_router
     from app.experiments.router import runs_router as evaluation_runs_router
-    from app.provider_keys.config_router import config_router, models_router
+    from app.provider_keys.router import models_router, validations_router
     from app.provider_keys.router import router as provider_keys_router
-    from app.provider_keys.router import validations_router
     from app.summary.router import router as summary_router
 
     return [

@@ -10,6 +10,9 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.providers.names import resolve_alias
+
+# The names of app/providers/names.py, spelled out for type checkers (a test keeps them equal).
 LLMProviderName = Literal[
     "openai",
     "anthropic",
@@ -114,7 +117,7 @@ class Settings(BaseSettings):
     def _provider_alias(cls, value: object) -> object:
         if value == "":
             return None
-        return "gemini" if value == "google" else value
+        return resolve_alias(value)
 
     @field_validator("database_url", "test_database_url", mode="before")
     @classmethod

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints, field_validator
 
 from app.models import Evaluation, EvaluationRun
+from app.providers.names import resolve_alias
 from app.schemas import APIModel, Timestamp, UserBasic
 from app.settings import LLMProviderName
 from app.web.errors import APIErrorCarrier
@@ -46,7 +47,7 @@ class ModelConfigurationIn(APIModel):
     @field_validator("provider", mode="before")
     @classmethod
     def _google_is_gemini(cls, value: Any) -> Any:
-        return "gemini" if value == "google" else value
+        return resolve_alias(value)
 
 
 class ModelConfigurationOut(APIModel):

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.crypto import SecretBox
 from app.db.session import transaction
+from app.evaluation_config.repository import EvaluationConfigRepository
 from app.experiments import queue, verdicts
 from app.experiments import work_repository as store
 from app.experiments.calls import ExperimentStopped, Gates, Outcome, call_model
@@ -34,7 +35,6 @@ from app.experiments.judge import (
 )
 from app.experiments.keys import KeyUnavailable, Target, generate_target, judge_target
 from app.models import Evaluation, Experiment
-from app.provider_keys.repository import ProviderKeyRepository
 from app.providers.base import StructuredRequest
 from app.settings import Settings
 
@@ -83,7 +83,9 @@ async def plan(worker: Worker, experiment_id: uuid.UUID) -> None:
             return
         await store.start(session, experiment_id)
         # The trial counter's row must exist before a chunk tries to spend from it.
-        await ProviderKeyRepository(session, exp.team_id).config(worker.settings.trial_eval_limit)
+        await EvaluationConfigRepository(session, exp.team_id).config(
+            worker.settings.trial_eval_limit
+        )
     while True:
         async with worker.tx() as session:
             exp = await store.experiment(session, experiment_id)

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.crypto import DecryptionError, SecretBox
+from app.evaluation_config.repository import EvaluationConfigRepository
 from app.models import Evaluation, LLMProviderKey
 from app.provider_keys.repository import ProviderKeyRepository
 from app.provider_keys.service import credentials_for_key
@@ -73,7 +74,7 @@ async def resolve(
         credentials = _team_key(settings, box, key)
         chosen = model or _model(configured, key.provider, settings)
         return Target(credentials, chosen, key.id, "evaluation", uses_trial=False)
-    config = await repo.config(settings.trial_eval_limit)
+    config = await EvaluationConfigRepository(session, team_id).config(settings.trial_eval_limit)
     active = config.active_provider_key
     if active is not None:
         credentials = _team_key(settings, box, active)

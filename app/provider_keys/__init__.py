@@ -1,1 +1,1 @@
-"""Teams' own LLM provider keys, key validation, model listing and the evaluation config."""
+"""Teams' own LLM provider keys: storage with live validation, key checks, model listing."""

@@ -1,9 +1,8 @@
-"""Input rules checked before any provider call: key formats, and the extra connection fields
-(Azure endpoint host rule, http(s) only, the SSRF guard) of SPEC §5.3 and §6."""
+"""Connection fields checked before any provider call (SPEC §5.3, §6): the Azure endpoint host
+rule, http(s) only, and the SSRF guard, which may resolve DNS. Key formats are in rules.py."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -12,41 +11,11 @@ from app.providers.client import UnsafeURLError, check_url_syntax, ensure_public
 from app.settings import Settings
 from app.web.errors import ValidationFailed
 
-_FORMATS: dict[str, tuple[tuple[str, ...], str]] = {
-    "openai": (
-        ("sk-", "sk-proj-"),
-        "Invalid OpenAI API key format. Key should start with 'sk-' or 'sk-proj-'.",
-    ),
-    "anthropic": (
-        ("sk-ant-",),
-        "Invalid Anthropic API key format. Key should start with 'sk-ant-'.",
-    ),
-}
 AZURE_HOST_SUFFIXES = (".openai.azure.com", ".cognitiveservices.azure.com")
 AZURE_HOST_MESSAGE = (
     "Enter your Azure OpenAI endpoint, e.g. https://<resource>.openai.azure.com "
     "or https://<resource>.cognitiveservices.azure.com."
 )
-
-
-_PRINTABLE_ASCII = re.compile(r"[\x21-\x7e]+")
-
-
-def key_format_error(provider: str, api_key: str) -> str | None:
-    """The format complaint for this provider's keys, or None (most providers have no format)."""
-    if not _PRINTABLE_ASCII.fullmatch(api_key):
-        # Keys travel in HTTP headers; real ones are printable ASCII without spaces.
-        return "API key may contain only printable ASCII characters, without spaces."
-    rule = _FORMATS.get(provider)
-    if rule is None or api_key.startswith(rule[0]):
-        return None
-    return rule[1]
-
-
-def check_key_format(provider: str, api_key: str) -> None:
-    message = key_format_error(provider, api_key)
-    if message is not None:
-        raise ValidationFailed(message, code="invalid", attr="api_key")
 
 
 @dataclass(frozen=True)
@@ -81,22 +50,18 @@ async def _checked_url(settings: Settings, url: str, attr: str, *, azure: bool) 
     return url.rstrip("/")
 
 
-async def checked_connection(
-    settings: Settings,
-    provider: str,
-    *,
-    base_url: str | None,
-    azure_endpoint: str | None,
-    api_version: str | None,
-) -> Connection:
+async def checked_connection(settings: Settings, provider: str, asked: Connection) -> Connection:
     """The connection fields this provider uses, checked; fields of other providers dropped."""
     if provider == "azure_openai":
-        if not azure_endpoint:
+        if not asked.azure_endpoint:
             raise _required("azure_endpoint")
-        endpoint = await _checked_url(settings, azure_endpoint, "azure_endpoint", azure=True)
-        return Connection(azure_endpoint=endpoint, api_version=api_version or DEFAULT_API_VERSION)
+        endpoint = await _checked_url(settings, asked.azure_endpoint, "azure_endpoint", azure=True)
+        return Connection(
+            azure_endpoint=endpoint, api_version=asked.api_version or DEFAULT_API_VERSION
+        )
     if provider == "openai_compatible":
-        if not base_url:
+        if not asked.base_url:
             raise _required("base_url")
-        return Connection(base_url=await _checked_url(settings, base_url, "base_url", azure=False))
+        base_url = await _checked_url(settings, asked.base_url, "base_url", azure=False)
+        return Connection(base_url=base_url)
     return Connection()

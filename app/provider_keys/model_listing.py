@@ -6,45 +6,27 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from app.auth.dependencies import TeamContext
 from app.crypto import DecryptionError
 from app.db.base import utcnow
-from app.provider_keys.schemas import ALLOWED_PROVIDERS
-from app.provider_keys.service import KEY_NOT_FOUND, UNREADABLE, ProviderKeyService
+from app.db.session import end_transaction
+from app.provider_keys.rules import KEY_NOT_FOUND, UNREADABLE
 from app.providers.base import ProviderAuthError, ProviderError, ProviderURLNotAllowed
 from app.providers.catalog import curated_models, order_live_models
-from app.providers.registry import PROVIDERS, get_adapter, normalize_provider
+from app.providers.registry import get_adapter
 from app.providers.wire import INVALID_KEY
+from app.settings import Settings
 from app.web.errors import NotFound, UpstreamError, ValidationFailed
+
+if TYPE_CHECKING:
+    from app.provider_keys.service import ProviderKeyService
 
 CACHE_TTL = dt.timedelta(minutes=10)
 
 
-def checked_provider(raw: str) -> str:
-    if not raw.strip():
-        raise ValidationFailed("This field is required.", code="required", attr="provider")
-    provider = normalize_provider(raw)
-    if provider not in PROVIDERS:
-        raise ValidationFailed(
-            f'"{raw}" is not a valid choice. Must be one of: {ALLOWED_PROVIDERS}.',
-            code="invalid_choice",
-            attr="provider",
-        )
-    return provider
-
-
-def checked_key_id(raw: str | None) -> uuid.UUID | None:
-    if raw is None or raw == "":
-        return None
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise ValidationFailed("Must be a valid UUID.", code="invalid", attr="key_id") from None
-
-
-def _entries(service: ProviderKeyService, provider: str, ids: list[str]) -> list[dict[str, Any]]:
-    settings = service.settings
+def _entries(settings: Settings, provider: str, ids: list[str]) -> list[dict[str, Any]]:
     default_key = settings.default_llm_api_key
     operator_serves = (
         settings.default_llm_provider == provider
@@ -56,11 +38,13 @@ def _entries(service: ProviderKeyService, provider: str, ids: list[str]) -> list
 
 
 async def list_models(
-    service: ProviderKeyService, provider: str, key_id: uuid.UUID | None
+    service: ProviderKeyService, context: TeamContext, provider: str, key_id: uuid.UUID | None
 ) -> list[dict[str, Any]]:
+    settings = service.settings
     if key_id is None:
-        return _entries(service, provider, curated_models(provider))
-    key = await service.repo.get(key_id)
+        return _entries(settings, provider, curated_models(provider))
+    keys = service.keys(context)
+    key = await keys.get(key_id)
     if key is None:
         raise NotFound(KEY_NOT_FOUND)
     if key.provider != provider:
@@ -75,29 +59,27 @@ async def list_models(
         and key.models_cached_at is not None
         and now - key.models_cached_at < CACHE_TTL
     ):
-        return _entries(service, provider, order_live_models(provider, key.models_cache))
+        return _entries(settings, provider, order_live_models(provider, key.models_cache))
     try:
         credentials = service.credentials(key)
     except DecryptionError:
         raise ValidationFailed(UNREADABLE, code="invalid", attr="key_id") from None
 
     adapter = get_adapter(provider)
-    await service.release()
     try:
-        with service.slots.hold(service.context.team_id):
-            live = await adapter.list_models(service.client, credentials)
+        live = await service.call_provider(
+            context, lambda: adapter.list_models(service.client, credentials)
+        )
     except ProviderAuthError:
         # The key's new state must outlive the error response: commit it on its own.
-        await service.repo.save(
-            key.id, state="invalid", error_message=INVALID_KEY, last_used_at=utcnow()
-        )
-        await service.release()
+        await keys.save(key.id, state="invalid", error_message=INVALID_KEY, last_used_at=utcnow())
+        await end_transaction(service.session)
         raise ValidationFailed(INVALID_KEY, code="invalid", attr="key_id") from None
     except ProviderURLNotAllowed as error:
         raise ValidationFailed(error.message, code="invalid", attr="key_id") from None
     except ProviderError as error:
-        await service.repo.save(key.id, last_used_at=utcnow())
-        await service.release()
+        await keys.mark_used(key.id)
+        await end_transaction(service.session)
         raise UpstreamError(
             f"Could not list models from {adapter.display_name}: {error.message}",
             status_code=502,
@@ -105,6 +87,6 @@ async def list_models(
         ) from None
     # A provider listing a million models is cut to MAX_MODELS (curated ids first), so neither
     # the cached row nor the response grows with what the provider sends.
-    live = order_live_models(provider, live)[: service.settings.max_models]
-    await service.repo.cache_models(key.id, live, utcnow())
-    return _entries(service, provider, live)
+    live = order_live_models(provider, live)[: settings.max_models]
+    await keys.cache_models(key.id, live, utcnow())
+    return _entries(settings, provider, live)

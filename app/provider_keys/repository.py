@@ -1,4 +1,5 @@
-"""All SQL for one team's provider keys and its evaluation config."""
+"""All SQL of provider keys: one team's keys (`ProviderKeyRepository`), and the operator-wide
+batches `llma rotate-encryption-keys` walks (the one place that reads every team's keys)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,11 @@ import uuid
 from typing import Any
 
 from sqlalchemy import Select, delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from app.db.base import uuid7
-from app.models import EvaluationConfig, LLMProviderKey
+from app.db.base import utcnow
+from app.models import LLMProviderKey
 
 
 class ProviderKeyRepository:
@@ -87,42 +87,33 @@ class ProviderKeyRepository:
     async def cache_models(self, key_id: uuid.UUID, models: list[str], at: dt.datetime) -> None:
         await self.save(key_id, models_cache=models, models_cached_at=at, last_used_at=at)
 
-    # --- evaluation config ---------------------------------------------------------------------
+    async def mark_used(self, key_id: uuid.UUID) -> None:
+        """Set `last_used_at` (SPEC §5.3: every provider call made with a stored key)."""
+        await self.save(key_id, last_used_at=utcnow())
 
-    async def config(self, trial_eval_limit: int) -> EvaluationConfig:
-        """The team's config, created on first read (safe against a concurrent first read)."""
-        statement = (
-            select(EvaluationConfig)
-            .where(EvaluationConfig.team_id == self.team_id)
-            .options(
-                selectinload(EvaluationConfig.active_provider_key).selectinload(
-                    LLMProviderKey.created_by
-                )
-            )
-            .execution_options(populate_existing=True)
-        )
-        config = (await self.session.scalars(statement)).one_or_none()
-        if config is not None:
-            return config
-        await self.session.execute(
-            insert(EvaluationConfig)
-            .values(id=uuid7(), team_id=self.team_id, trial_eval_limit=trial_eval_limit)
-            .on_conflict_do_nothing(index_elements=[EvaluationConfig.team_id])
-        )
-        return (await self.session.scalars(statement)).one()
 
-    async def active_key_id(self) -> uuid.UUID | None:
-        return await self.session.scalar(
-            select(EvaluationConfig.active_provider_key_id).where(
-                EvaluationConfig.team_id == self.team_id
-            )
-        )
+# --- every team's keys, for the CLI's key rotation only -------------------------------------
 
-    async def set_active(self, key_id: uuid.UUID | None, trial_eval_limit: int) -> None:
-        await self.config(trial_eval_limit)
-        await self.session.execute(
-            update(EvaluationConfig)
-            .where(EvaluationConfig.team_id == self.team_id)
-            .values(active_provider_key_id=key_id)
-            .execution_options(synchronize_session=False)
-        )
+
+async def secrets_after(
+    session: AsyncSession, last_id: uuid.UUID | None, limit: int
+) -> list[tuple[uuid.UUID, str]]:
+    """The next `limit` (id, encrypted secret) pairs of all teams, in id order after `last_id`."""
+    statement = (
+        select(LLMProviderKey.id, LLMProviderKey.encrypted_api_key)
+        .order_by(LLMProviderKey.id)
+        .limit(limit)
+    )
+    if last_id is not None:
+        statement = statement.where(LLMProviderKey.id > last_id)
+    rows = (await session.execute(statement)).all()
+    return [(row.id, row.encrypted_api_key) for row in rows]
+
+
+async def store_secret(session: AsyncSession, key_id: uuid.UUID, token: str) -> None:
+    await session.execute(
+        update(LLMProviderKey)
+        .where(LLMProviderKey.id == key_id)
+        .values(encrypted_api_key=token)
+        .execution_options(synchronize_session=False)
+    )

@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.crypto import DecryptionError, SecretBox
-from app.models import LLMProviderKey
+from app.provider_keys.repository import secrets_after, store_secret
 
 logger = logging.getLogger("app.provider_keys.rotation")
 BATCH = 500
@@ -30,14 +29,7 @@ async def rotate_all(session: AsyncSession, box: SecretBox) -> RotationCounts:
     counts = RotationCounts()
     last_id = None
     while True:
-        statement = (
-            select(LLMProviderKey.id, LLMProviderKey.encrypted_api_key)
-            .order_by(LLMProviderKey.id)
-            .limit(BATCH)
-        )
-        if last_id is not None:
-            statement = statement.where(LLMProviderKey.id > last_id)
-        rows = (await session.execute(statement)).all()
+        rows = await secrets_after(session, last_id, BATCH)
         if not rows:
             return counts
         for key_id, token in rows:
@@ -49,11 +41,6 @@ async def rotate_all(session: AsyncSession, box: SecretBox) -> RotationCounts:
                     "provider key %s cannot be decrypted with any configured key", key_id
                 )
                 continue
-            await session.execute(
-                update(LLMProviderKey)
-                .where(LLMProviderKey.id == key_id)
-                .values(encrypted_api_key=rotated)
-                .execution_options(synchronize_session=False)
-            )
+            await store_secret(session, key_id, rotated)
             counts.rotated += 1
         last_id = rows[-1][0]

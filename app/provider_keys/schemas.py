@@ -1,5 +1,6 @@
-"""Request and response bodies of provider keys, key validations, models and the evaluation
-config. The plaintext key is only ever an input field; no response model has it."""
+"""Request and response bodies of provider keys, key validations and models, the parsers of
+their path and query values, and the one renderer of a stored key (`render_key`). The plaintext
+key is only ever an input field; no response model has it."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, StringConstraints, WithJsonSchema, field_validator
 
-from app.providers.registry import PROVIDERS, normalize_provider
-from app.schemas import APIModel, Timestamp, UserBasic
-from app.web.errors import APIErrorCarrier
+from app.crypto import SecretBox
+from app.models import LLMProviderKey
+from app.provider_keys.rules import effective_state
+from app.providers.names import ALLOWED_PROVIDERS, PROVIDERS, normalize_provider
+from app.schemas import APIModel, Timestamp, UserBasic, user_basic
+from app.web.errors import APIErrorCarrier, NotFound, ValidationFailed
 
 KeyStateName = Literal["unknown", "ok", "invalid", "error"]
-ALLOWED_PROVIDERS = ", ".join(PROVIDERS)
 
 
 def provider_choice(value: object) -> object:
@@ -112,6 +115,30 @@ class ProviderKeyRead(APIModel):
     api_version_display: str | None
 
 
+def render_key(box: SecretBox, key: LLMProviderKey, active_id: uuid.UUID | None) -> dict[str, Any]:
+    """A stored key as `ProviderKeyRead` (its secret never leaves; an unreadable one reads as
+    state `error`); `active_id` is the team's active key, to set `set_as_active`."""
+    state, error_message = effective_state(box, key)
+    is_azure = key.provider == "azure_openai"
+    return {
+        "id": key.id,
+        "provider": key.provider,
+        "name": key.name,
+        "state": state,
+        "error_message": error_message,
+        "api_key_masked": key.api_key_masked,
+        "set_as_active": active_id is not None and active_id == key.id,
+        "created_at": key.created_at,
+        "created_by": user_basic(key.created_by),
+        "last_used_at": key.last_used_at,
+        "base_url": key.base_url,
+        "azure_endpoint": key.azure_endpoint,
+        "api_version": key.api_version,
+        "azure_endpoint_display": key.azure_endpoint if is_azure else None,
+        "api_version_display": key.api_version if is_azure else None,
+    }
+
+
 class KeyValidationRequest(APIModel):
     provider: Provider = "openai"
     api_key: str | None = Field(default=None, description="The key to check; not stored.")
@@ -134,14 +161,36 @@ class ModelList(APIModel):
     models: list[ModelEntry]
 
 
-class EvaluationConfigRead(APIModel):
-    trial_eval_limit: int
-    trial_evals_used: int
-    trial_evals_remaining: int
-    active_provider_key: ProviderKeyRead | None
-    created_at: Timestamp
-    updated_at: Timestamp
+# --- path and query values parsed by hand, to word their errors like PostHog -----------------
 
 
-class SetActiveKey(APIModel):
-    key_id: uuid.UUID
+def parse_key_id(raw: str) -> uuid.UUID:
+    """A path id that is not a UUID names no key: 404, like any other unknown id."""
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise NotFound() from None
+
+
+def checked_provider(raw: str) -> str:
+    """The `provider` query value, canonical (`google` → `gemini`)."""
+    if not raw.strip():
+        raise ValidationFailed("This field is required.", code="required", attr="provider")
+    provider = normalize_provider(raw)
+    if provider not in PROVIDERS:
+        raise ValidationFailed(
+            f'"{raw}" is not a valid choice. Must be one of: {ALLOWED_PROVIDERS}.',
+            code="invalid_choice",
+            attr="provider",
+        )
+    return provider
+
+
+def checked_key_id(raw: str | None) -> uuid.UUID | None:
+    """The optional `key_id` query value: absent or empty means none."""
+    if raw is None or raw == "":
+        return None
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise ValidationFailed("Must be a valid UUID.", code="invalid", attr="key_id") from None

@@ -1,41 +1,53 @@
-"""Provider-key rules (SPEC §5.3): create/update with live validation, re-validation, and the
-helpers other features use to call a provider with a stored key.
+"""Provider-key rules (SPEC §5.3): a key is stored only after a live `ok`, a PATCH with a new
+key validates it first, a new endpoint needs the key in the same request, and every provider
+call made with a stored key sets its `last_used_at`.
 
-Provider calls are slow, so the request's transaction is ended (`release`) before each call and
-the writes happen afterwards in a fresh one (STYLE §12): nothing holds a row lock, or a pooled
-connection's transaction, while a provider thinks.
+Provider calls (and the DNS lookups of the endpoint checks) are slow, so the request's
+transaction is ended (`end_transaction`) before each one and the writes happen afterwards in a
+fresh one (STYLE §12): nothing holds a row lock, or a pooled connection, while a provider thinks.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
 import httpx
-from fastapi import Request
-from sqlalchemy import update
+from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import TeamContext
 from app.crypto import DecryptionError, SecretBox, mask_key
 from app.db.base import utcnow
+from app.db.session import SessionDep, end_transaction
+from app.evaluation_config.repository import EvaluationConfigRepository
 from app.models import LLMProviderKey
-from app.provider_keys.checks import Connection, check_key_format, checked_connection
+from app.provider_keys.checks import Connection, checked_connection
+from app.provider_keys.model_listing import list_models
 from app.provider_keys.repository import ProviderKeyRepository
-from app.provider_keys.schemas import ProviderKeyCreate, ProviderKeyUpdate
+from app.provider_keys.rules import (
+    UNREADABLE,
+    check_activatable,
+    check_key_format,
+    effective_state,
+    key_format_error,
+)
+from app.provider_keys.schemas import (
+    KeyValidationRequest,
+    ProviderKeyCreate,
+    ProviderKeyUpdate,
+    render_key,
+)
 from app.providers.base import Credentials, KeyCheck, KeyState
 from app.providers.limits import TeamSlots
 from app.providers.registry import credentials_for, get_adapter
-from app.schemas import user_basic
 from app.settings import Settings
+from app.web.deps import HttpClientDep, ProviderSlotsDep, SecretBoxDep, SettingsDep
 from app.web.errors import NotFound, ValidationFailed
 
-UNREADABLE = (
-    "The stored API key cannot be decrypted with the configured encryption keys; "
-    "enter the key again."
-)
-KEY_NOT_FOUND = "Key not found."
+T = TypeVar("T")
 ENDPOINT_NEEDS_KEY = (
     "Changing the endpoint of a stored key requires its api_key in the same request."
 )
@@ -53,103 +65,62 @@ def credentials_for_key(settings: Settings, box: SecretBox, key: LLMProviderKey)
     )
 
 
-async def mark_used(session: AsyncSession, key_id: uuid.UUID) -> None:
-    """Set `last_used_at` (SPEC §5.3: every provider call made with a stored key)."""
-    await session.execute(
-        update(LLMProviderKey)
-        .where(LLMProviderKey.id == key_id)
-        .values(last_used_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-
-
-def parse_key_id(raw: str) -> uuid.UUID:
-    """A path id that is not a UUID names no key: 404, like any other unknown id."""
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise NotFound() from None
-
-
 @dataclass
 class ProviderKeyService:
     session: AsyncSession
     settings: Settings
     box: SecretBox
     client: httpx.AsyncClient
-    context: TeamContext
     slots: TeamSlots
 
-    @classmethod
-    def from_request(
-        cls, request: Request, session: AsyncSession, context: TeamContext
-    ) -> ProviderKeyService:
-        state = request.app.state
-        return cls(
-            session,
-            state.settings,
-            state.secret_box,
-            state.http_client,
-            context,
-            state.provider_slots,
-        )
+    def keys(self, context: TeamContext) -> ProviderKeyRepository:
+        return ProviderKeyRepository(self.session, context.team_id)
 
-    @property
-    def repo(self) -> ProviderKeyRepository:
-        return ProviderKeyRepository(self.session, self.context.team_id)
+    def _configs(self, context: TeamContext) -> EvaluationConfigRepository:
+        return EvaluationConfigRepository(self.session, context.team_id)
 
-    async def release(self) -> None:
-        """End the current transaction before a provider call; later writes autobegin anew."""
-        await self.session.commit()
+    async def call_provider(self, context: TeamContext, call: Callable[[], Awaitable[T]]) -> T:
+        """The one boundary of a provider call: end the request's transaction (later writes
+        begin a new one), then call holding one of the team's slots (429 when all are taken)."""
+        await end_transaction(self.session)
+        with self.slots.hold(context.team_id):
+            return await call()
 
     def credentials(self, key: LLMProviderKey) -> Credentials:
         return credentials_for_key(self.settings, self.box, key)
 
-    async def get(self, key_id: uuid.UUID) -> LLMProviderKey:
-        key = await self.repo.get(key_id)
+    async def get(self, context: TeamContext, key_id: uuid.UUID) -> LLMProviderKey:
+        key = await self.keys(context).get(key_id)
         if key is None:
             raise NotFound()
         return key
 
-    # --- presenting ------------------------------------------------------------------------------
+    async def _rendered(self, context: TeamContext, key: LLMProviderKey) -> dict[str, Any]:
+        return render_key(self.box, key, await self._configs(context).active_key_id())
 
-    def readable(self, key: LLMProviderKey) -> bool:
-        try:
-            self.box.decrypt(key.encrypted_api_key)
-        except DecryptionError:
-            return False
-        return True
+    # --- reads ---------------------------------------------------------------------------------
 
-    def effective_state(self, key: LLMProviderKey) -> tuple[str, str | None]:
-        """A key whose secret no configured key can open reads as `error` (never a 500)."""
-        if not self.readable(key):
-            return KeyState.ERROR.value, UNREADABLE
-        return key.state, key.error_message
+    async def page(
+        self, context: TeamContext, *, offset: int, limit: int
+    ) -> tuple[int, list[dict[str, Any]]]:
+        count, keys = await self.keys(context).page(offset=offset, limit=limit)
+        active_id = await self._configs(context).active_key_id()
+        return count, [render_key(self.box, key, active_id) for key in keys]
 
-    def present(self, key: LLMProviderKey, active_id: uuid.UUID | None) -> dict[str, Any]:
-        state, error_message = self.effective_state(key)
-        is_azure = key.provider == "azure_openai"
-        return {
-            "id": key.id,
-            "provider": key.provider,
-            "name": key.name,
-            "state": state,
-            "error_message": error_message,
-            "api_key_masked": key.api_key_masked,
-            "set_as_active": active_id is not None and active_id == key.id,
-            "created_at": key.created_at,
-            "created_by": user_basic(key.created_by),
-            "last_used_at": key.last_used_at,
-            "base_url": key.base_url,
-            "azure_endpoint": key.azure_endpoint,
-            "api_version": key.api_version,
-            "azure_endpoint_display": key.azure_endpoint if is_azure else None,
-            "api_version_display": key.api_version if is_azure else None,
-        }
+    async def retrieve(self, context: TeamContext, key_id: uuid.UUID) -> dict[str, Any]:
+        return await self._rendered(context, await self.get(context, key_id))
+
+    async def models(
+        self, context: TeamContext, provider: str, key_id: uuid.UUID | None
+    ) -> list[dict[str, Any]]:
+        """The curated models, or those the key `key_id` can reach (model_listing.py)."""
+        return await list_models(self, context, provider, key_id)
 
     # --- live checks ---------------------------------------------------------------------------
 
-    async def live_check(self, provider: str, api_key: str, connection: Connection) -> KeyCheck:
+    async def live_check(
+        self, context: TeamContext, provider: str, api_key: str, connection: Connection
+    ) -> KeyCheck:
         credentials = credentials_for(
             self.settings,
             provider,
@@ -158,33 +129,47 @@ class ProviderKeyService:
             azure_endpoint=connection.azure_endpoint,
             api_version=connection.api_version,
         )
-        await self.release()
-        with self.slots.hold(self.context.team_id):
-            return await get_adapter(provider).validate_key(self.client, credentials)
+        adapter = get_adapter(provider)
+        return await self.call_provider(
+            context, lambda: adapter.validate_key(self.client, credentials)
+        )
 
-    async def _validated(self, provider: str, api_key: str, connection: Connection) -> None:
+    async def _validated(
+        self, context: TeamContext, provider: str, api_key: str, connection: Connection
+    ) -> None:
         """Format, then a live call; anything but `ok` is a 400 on `api_key`."""
         check_key_format(provider, api_key)
-        result = await self.live_check(provider, api_key, connection)
+        result = await self.live_check(context, provider, api_key, connection)
         if result.state != KeyState.OK:
             raise ValidationFailed(
                 result.error_message or "Key validation failed", code="invalid", attr="api_key"
             )
 
+    async def _checked_connection(self, provider: str, asked: Connection) -> Connection:
+        await end_transaction(self.session)  # the checks may resolve DNS; hold nothing meanwhile
+        return await checked_connection(self.settings, provider, asked)
+
+    async def check(self, context: TeamContext, body: KeyValidationRequest) -> dict[str, Any]:
+        """`provider_key_validations/`: the provider's verdict on a key; nothing is stored."""
+        if not body.api_key or not body.api_key.strip():
+            raise ValidationFailed("API key is required.", code="required", attr="api_key")
+        api_key = body.api_key.strip()
+        format_error = key_format_error(body.provider, api_key)
+        if format_error is not None:
+            return {"state": KeyState.INVALID.value, "error_message": format_error}
+        asked = Connection(body.base_url, body.azure_endpoint, body.api_version)
+        connection = await self._checked_connection(body.provider, asked)
+        result = await self.live_check(context, body.provider, api_key, connection)
+        return {"state": result.state.value, "error_message": result.error_message}
+
     # --- writes --------------------------------------------------------------------------------
 
-    async def create(self, body: ProviderKeyCreate) -> LLMProviderKey:
-        await self.release()  # the endpoint checks may resolve DNS; hold nothing meanwhile
-        connection = await checked_connection(
-            self.settings,
-            body.provider,
-            base_url=body.base_url,
-            azure_endpoint=body.azure_endpoint,
-            api_version=body.api_version,
-        )
-        await self._validated(body.provider, body.api_key, connection)
+    async def create(self, context: TeamContext, body: ProviderKeyCreate) -> dict[str, Any]:
+        asked = Connection(body.base_url, body.azure_endpoint, body.api_version)
+        connection = await self._checked_connection(body.provider, asked)
+        await self._validated(context, body.provider, body.api_key, connection)
         key = LLMProviderKey(
-            team_id=self.context.team_id,
+            team_id=context.team_id,
             provider=body.provider,
             name=body.name,
             state=KeyState.OK.value,
@@ -194,32 +179,30 @@ class ProviderKeyService:
             base_url=connection.base_url,
             azure_endpoint=connection.azure_endpoint,
             api_version=connection.api_version,
-            created_by_id=self.context.user_id,
+            created_by_id=context.user_id,
         )
-        await self.repo.add(key)
+        await self.keys(context).add(key)
         if body.set_as_active:
-            await self.repo.set_active(key.id, self.settings.trial_eval_limit)
-        return key
+            await self._configs(context).set_active(key.id, self.settings.trial_eval_limit)
+        return render_key(self.box, key, key.id if body.set_as_active else None)
 
     async def _connection_after(self, key: LLMProviderKey, body: ProviderKeyUpdate) -> Connection:
         fields = body.model_fields_set
         if not fields & {"base_url", "azure_endpoint", "api_version"}:
             # Nothing to re-check (and no DNS lookup for a rename).
             return Connection(key.base_url, key.azure_endpoint, key.api_version)
-        await self.release()  # the checks may resolve DNS
-        return await checked_connection(
-            self.settings,
-            key.provider,
-            base_url=body.base_url if "base_url" in fields else key.base_url,
-            azure_endpoint=body.azure_endpoint
-            if "azure_endpoint" in fields
-            else key.azure_endpoint,
-            api_version=body.api_version if "api_version" in fields else key.api_version,
+        asked = Connection(
+            body.base_url if "base_url" in fields else key.base_url,
+            body.azure_endpoint if "azure_endpoint" in fields else key.azure_endpoint,
+            body.api_version if "api_version" in fields else key.api_version,
         )
+        return await self._checked_connection(key.provider, asked)
 
-    async def update(self, key_id: uuid.UUID, body: ProviderKeyUpdate) -> LLMProviderKey:
+    async def update(
+        self, context: TeamContext, key_id: uuid.UUID, body: ProviderKeyUpdate
+    ) -> dict[str, Any]:
         fields = body.model_fields_set
-        key = await self.get(key_id)
+        key = await self.get(context, key_id)
         if "name" in fields and body.name is None:
             raise ValidationFailed("This field may not be null.", code="null", attr="name")
         connection = await self._connection_after(key, body)
@@ -242,8 +225,8 @@ class ProviderKeyService:
         if body.name is not None:
             changes["name"] = body.name
         if body.api_key is not None:
-            await self._validated(key.provider, body.api_key, connection)
-            key = await self.get(key_id)  # re-read: the transaction was released for the call
+            await self._validated(context, key.provider, body.api_key, connection)
+            key = await self.get(context, key_id)  # re-read: the call ended the transaction
             changes.update(
                 encrypted_api_key=self.box.encrypt(body.api_key),
                 api_key_masked=mask_key(body.api_key),
@@ -257,40 +240,52 @@ class ProviderKeyService:
             setattr(key, name, value)
         await self.session.flush()
         if body.set_as_active is not None:
-            await self._apply_active_flag(key, body.set_as_active)
-        return key
+            await self._apply_active_flag(context, key, body.set_as_active)
+        return await self._rendered(context, key)
 
-    async def _apply_active_flag(self, key: LLMProviderKey, active: bool) -> None:
+    async def _apply_active_flag(
+        self, context: TeamContext, key: LLMProviderKey, active: bool
+    ) -> None:
+        configs = self._configs(context)
         if active:
-            state, _ = self.effective_state(key)
-            if state != KeyState.OK.value:
-                raise ValidationFailed(activation_refused(state), attr="set_as_active")
-            await self.repo.set_active(key.id, self.settings.trial_eval_limit)
-        elif await self.repo.active_key_id() == key.id:
-            await self.repo.set_active(None, self.settings.trial_eval_limit)
+            state, _ = effective_state(self.box, key)
+            check_activatable(state, attr="set_as_active", code=None)
+            await configs.set_active(key.id, self.settings.trial_eval_limit)
+        elif await configs.active_key_id() == key.id:
+            await configs.set_active(None, self.settings.trial_eval_limit)
 
-    async def revalidate(self, key_id: uuid.UUID) -> LLMProviderKey:
+    async def revalidate(self, context: TeamContext, key_id: uuid.UUID) -> dict[str, Any]:
         """`validate/`: re-check the stored key and save what the provider said."""
-        key = await self.get(key_id)
+        key = await self.get(context, key_id)
         try:
-            credentials = credentials_for_key(self.settings, self.box, key)
+            credentials = self.credentials(key)
         except DecryptionError:
             key.state, key.error_message = KeyState.ERROR.value, UNREADABLE
             await self.session.flush()
-            return key
-        await self.release()
-        with self.slots.hold(self.context.team_id):
-            result = await get_adapter(key.provider).validate_key(self.client, credentials)
-        key = await self.get(key_id)
+            return await self._rendered(context, key)
+        adapter = get_adapter(key.provider)
+        result = await self.call_provider(
+            context, lambda: adapter.validate_key(self.client, credentials)
+        )
+        key = await self.get(context, key_id)
         key.state = result.state.value
         key.error_message = result.error_message
         key.last_used_at = utcnow()
         await self.session.flush()
-        return key
+        return await self._rendered(context, key)
 
-    async def delete(self, key_id: uuid.UUID) -> None:
-        await self.repo.delete(await self.get(key_id))
+    async def delete(self, context: TeamContext, key_id: uuid.UUID) -> None:
+        await self.keys(context).delete(await self.get(context, key_id))
 
 
-def activation_refused(state: str) -> str:
-    return f"Cannot activate key with state '{state}'. Please validate the key first."
+def provider_key_service(
+    session: SessionDep,
+    settings: SettingsDep,
+    box: SecretBoxDep,
+    client: HttpClientDep,
+    slots: ProviderSlotsDep,
+) -> ProviderKeyService:
+    return ProviderKeyService(session, settings, box, client, slots)
+
+
+ProviderKeyServiceDep = Annotated[ProviderKeyService, Depends(provider_key_service)]

@@ -1,4 +1,5 @@
-"""Provider names → adapters, and building Credentials from settings plus a key's fields."""
+"""Provider names (app/providers/names.py) → adapters, and building Credentials from settings
+plus a key's fields."""
 
 from __future__ import annotations
 
@@ -6,22 +7,9 @@ from app.providers.anthropic import AnthropicAdapter
 from app.providers.azure_openai import DEFAULT_API_VERSION, AzureOpenAIAdapter
 from app.providers.base import Credentials, ProviderAdapter
 from app.providers.gemini import GeminiAdapter
+from app.providers.names import normalize_provider
 from app.providers.openai_style import OpenAIStyleAdapter
 from app.settings import Settings
-
-PROVIDERS: tuple[str, ...] = (
-    "openai",
-    "anthropic",
-    "gemini",
-    "openrouter",
-    "fireworks",
-    "together_ai",
-    "azure_openai",
-    "openai_compatible",
-)
-ALIASES = {"google": "gemini"}
-# Providers whose endpoint a user types in: these go through the SSRF guard.
-USER_URL_PROVIDERS = frozenset({"azure_openai", "openai_compatible"})
 
 _ADAPTERS: dict[str, ProviderAdapter] = {
     "openai": OpenAIStyleAdapter("OpenAI", token_param="max_completion_tokens"),
@@ -39,21 +27,11 @@ class UnknownProvider(ValueError):
     pass
 
 
-def normalize_provider(name: str) -> str:
-    """The canonical provider name (`google` → `gemini`); unknown names pass through unchanged."""
-    cleaned = name.strip().lower()
-    return ALIASES.get(cleaned, cleaned)
-
-
 def get_adapter(provider: str) -> ProviderAdapter:
     try:
         return _ADAPTERS[normalize_provider(provider)]
     except KeyError:
         raise UnknownProvider(provider) from None
-
-
-def display_name(provider: str) -> str:
-    return get_adapter(provider).display_name
 
 
 def hosted_base_url(settings: Settings, provider: str) -> str | None:

@@ -1,4 +1,4 @@
-"""SQL of the summary: the shared cache, its single-flight lease, throttle counters, trial usage.
+"""SQL of the summary: the shared cache, its single-flight lease and the throttle counters.
 
 Every time is PostgreSQL's `clock_timestamp()`, so replicas with drifting clocks still agree
 on windows and expiry.
@@ -12,11 +12,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import EvaluationConfig, SummaryCacheEntry, SummaryLease
+from app.models import SummaryCacheEntry, SummaryLease
 
 _COUNT_HIT = text(
     """
@@ -155,13 +155,3 @@ class SummaryLeases:
                 SummaryLease.holder == holder,
             )
         )
-
-
-async def count_trial_eval(session: AsyncSession, team_id: int) -> None:
-    """One summary computed with the operator's default key uses one trial eval."""
-    await session.execute(
-        update(EvaluationConfig)
-        .where(EvaluationConfig.team_id == team_id)
-        .values(trial_evals_used=EvaluationConfig.trial_evals_used + 1)
-        .execution_options(synchronize_session=False)
-    )

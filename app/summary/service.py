@@ -30,11 +30,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app import metrics
 from app.auth.dependencies import TeamContext
 from app.crypto import DecryptionError, SecretBox
+from app.evaluation_config.repository import EvaluationConfigRepository
 from app.evaluations.repository import EvaluationRepository
 from app.evaluations.schemas import verdict_of
 from app.models import EvaluationRun
 from app.provider_keys.repository import ProviderKeyRepository
-from app.provider_keys.service import credentials_for_key, mark_used
+from app.provider_keys.service import credentials_for_key
 from app.providers.base import Credentials
 from app.providers.limits import TeamSlots
 from app.providers.registry import credentials_for
@@ -169,9 +170,9 @@ class SummaryService:
         metrics.SUMMARY_CACHE.labels("miss" if computed else "hit").inc()
         if computed:
             if chosen.key_id is not None:
-                await mark_used(self.session, chosen.key_id)
+                await ProviderKeyRepository(self.session, self.team_id).mark_used(chosen.key_id)
             if chosen.uses_trial:
-                await store.count_trial_eval(self.session, self.team_id)
+                await EvaluationConfigRepository(self.session, self.team_id).count_trial_eval()
         logger.info(
             "evaluation summary computed" if computed else "evaluation summary shared",
             extra={**log, "provider": chosen.credentials.provider, "model": chosen.model},
@@ -180,7 +181,7 @@ class SummaryService:
 
     async def _choose_key(self) -> ChosenKey:
         """The team's active key, else the operator's default key (on trial evals), else 400."""
-        repo = ProviderKeyRepository(self.session, self.team_id)
+        repo = EvaluationConfigRepository(self.session, self.team_id)
         config = await repo.config(self.settings.trial_eval_limit)
         key = config.active_provider_key
         if key is not None:

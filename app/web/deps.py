@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.crypto import SecretBox
+from app.providers.limits import TeamSlots
 from app.settings import Settings
 
 
@@ -29,6 +30,12 @@ def get_http_client(request: Request) -> httpx.AsyncClient:
     return client
 
 
+def get_provider_slots(request: Request) -> TeamSlots:
+    """The per-team cap on provider calls in flight (app/providers/limits.py)."""
+    slots: TeamSlots = request.app.state.provider_slots
+    return slots
+
+
 def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     return sessionmaker
@@ -37,4 +44,5 @@ def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SecretBoxDep = Annotated[SecretBox, Depends(get_secret_box)]
 HttpClientDep = Annotated[httpx.AsyncClient, Depends(get_http_client)]
+ProviderSlotsDep = Annotated[TeamSlots, Depends(get_provider_slots)]
 SessionmakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessionmaker)]

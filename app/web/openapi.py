@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
+from app.providers.names import accepted_names
 from app.web.errors import ErrorBody
 from app.web.openapi_examples import COMPONENT_EXAMPLES, REQUEST_EXAMPLES, RESPONSE_EXAMPLES
 from app.web.pagination import MAX_LIMIT
@@ -70,17 +71,7 @@ def _add_error_contract(schema: dict[str, Any]) -> None:
 
 # Query parameters and body fields that are parsed by hand (to word errors like PostHog) but take
 # a closed set of values: the document names the set, so generated clients get enums.
-PROVIDER_VALUES = [
-    "openai",
-    "anthropic",
-    "gemini",
-    "google",
-    "openrouter",
-    "fireworks",
-    "together_ai",
-    "azure_openai",
-    "openai_compatible",
-]
+PROVIDER_VALUES = accepted_names()
 PARAMETER_ENUMS: dict[str, list[str]] = {
     "order_by": ["created_at", "-created_at", "updated_at", "-updated_at"],
     "provider": PROVIDER_VALUES,
