@@ -8,9 +8,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, StringConstraints, WithJsonSchema, field_validator
 
+from app.auth.users import UserBasic
 from app.providers.registry import PROVIDERS, normalize_provider
-from app.schemas import APIModel, Timestamp, UserBasic
 from app.web.errors import APIErrorCarrier
+from app.web.schemas import APIModel, Timestamp
 
 KeyStateName = Literal["unknown", "ok", "invalid", "error"]
 ALLOWED_PROVIDERS = ", ".join(PROVIDERS)

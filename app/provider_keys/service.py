@@ -18,6 +18,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import TeamContext
+from app.auth.users import render_user, user_row
 from app.crypto import DecryptionError, SecretBox, mask_key
 from app.db.base import utcnow
 from app.models import LLMProviderKey
@@ -27,7 +28,6 @@ from app.provider_keys.schemas import ProviderKeyCreate, ProviderKeyUpdate
 from app.providers.base import Credentials, KeyCheck, KeyState
 from app.providers.limits import TeamSlots
 from app.providers.registry import credentials_for, get_adapter
-from app.schemas import user_basic
 from app.settings import Settings
 from app.web.errors import NotFound, ValidationFailed
 
@@ -138,7 +138,7 @@ class ProviderKeyService:
             "api_key_masked": key.api_key_masked,
             "set_as_active": active_id is not None and active_id == key.id,
             "created_at": key.created_at,
-            "created_by": user_basic(key.created_by),
+            "created_by": render_user(user_row(key.created_by)),
             "last_used_at": key.last_used_at,
             "base_url": key.base_url,
             "azure_endpoint": key.azure_endpoint,
