@@ -102,28 +102,19 @@ def error_answer(error: LineError) -> bytes:
     )
 
 
+def _conflict(item: Item, code: str, detail: str) -> bytes:
+    body = {"code": code, "detail": detail, "attr": "id"}
+    answer = {"line": item.line, "id": str(item.id), "status": "conflict", "error": body}
+    return orjson.dumps(answer) + b"\n"
+
+
 def conflict_answer(item: Item) -> bytes:
-    body = {
-        "code": "conflict",
-        "detail": "An item with this id exists with other content; mode=upsert replaces it.",
-        "attr": "id",
-    }
-    return (
-        orjson.dumps({"line": item.line, "id": str(item.id), "status": "conflict", "error": body})
-        + b"\n"
-    )
+    detail = "An item with this id exists with other content; mode=upsert replaces it."
+    return _conflict(item, "conflict", detail)
 
 
 def taken_answer(item: Item) -> bytes:
-    body = {
-        "code": "id_taken",
-        "detail": "This id belongs to an item outside this dataset.",
-        "attr": "id",
-    }
-    return (
-        orjson.dumps({"line": item.line, "id": str(item.id), "status": "conflict", "error": body})
-        + b"\n"
-    )
+    return _conflict(item, "id_taken", "This id belongs to an item outside this dataset.")
 
 
 def duplicate_answer(item: Item, original: str) -> bytes:

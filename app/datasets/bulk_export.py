@@ -14,7 +14,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.datasets.bulk_sql import EXPORT_COLUMNS, export_sql, transaction_driver
+from app.datasets.bulk_formats import ITEM_KEYS
+from app.datasets.bulk_sql import export_sql, transaction_driver
 
 EXPORT_BATCH = 2000
 
@@ -41,7 +42,7 @@ async def export_stream(
 
     else:
         render = _csv_rows
-        yield _csv_rows([list(EXPORT_COLUMNS)])
+        yield _csv_rows([list(ITEM_KEYS)])
     async with sessionmaker() as session:
         try:
             driver = await transaction_driver(session)

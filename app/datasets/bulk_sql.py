@@ -97,21 +97,11 @@ NDJSON_LINE = f"""
 || ',"ref_timestamp":' || coalesce('"' || {_TS} || '"', 'null')
 || ',"deleted":' || deleted::text || '}}'
 """
+# The cells of `bulk_formats.ITEM_KEYS`, in that order: an export imports back as it is.
 CSV_COLUMNS = (
     "id::text, input::text, output::text, metadata::text, ref_trace_id, ref_source_id, "
     f"{_TS}, deleted::text"
 )
-EXPORT_COLUMNS = (
-    "id",
-    "input",
-    "output",
-    "metadata",
-    "ref_trace_id",
-    "ref_source_id",
-    "ref_timestamp",
-    "deleted",
-)
-EXPORT_BATCH = 2000
 
 
 def export_sql(fmt: str, include_deleted: bool) -> str:
