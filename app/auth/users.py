@@ -20,7 +20,7 @@ from app.web.schemas import APIModel
 
 
 class UserBasic(APIModel):
-    """PostHog's basic user object, used for `created_by` (documents `render_user`'s output)."""
+    """PostHog's basic user object, used for `created_by`."""
 
     id: int
     uuid: uuid.UUID

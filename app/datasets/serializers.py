@@ -69,13 +69,13 @@ def item_columns(item: Any) -> tuple[Any, ...]:
         as_text(item.input, "input"),
         as_text(item.output, "output"),
         as_text(item.metadata_, "metadata"),
-        item.ref_trace_id.label("ref_trace_id"),
+        item.ref_trace_id,
         as_timestamp(item.ref_timestamp, "ref_timestamp"),
-        item.ref_source_id.label("ref_source_id"),
-        item.deleted.label("deleted"),
+        item.ref_source_id,
+        item.deleted,
         as_timestamp(item.created_at, "created_at"),
         as_timestamp(item.updated_at, "updated_at"),
-        item.team_id.label("team_id"),
+        item.team_id,
         *USER_COLUMNS,
     )
 
