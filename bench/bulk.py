@@ -33,7 +33,7 @@ import asyncpg
 import httpx
 import orjson
 
-from app.datasets.bulk import NDJSON_LINE
+from app.datasets.bulk_sql import NDJSON_LINE
 from bench import database, seed
 from bench.servers import Server, start_service, wait_ready
 

@@ -42,7 +42,6 @@ class TeamContext:
     organization_id: uuid.UUID
     ai_data_processing_approved: bool
     user_id: int
-    created_by: dict[str, Any]  # the caller as PostHog's basic user object
 
 
 def _bearer_token(request: Request) -> str:
@@ -93,7 +92,6 @@ async def resolve_team(request: Request, session: Any, team_ref: str, scope: str
         organization_id=caller.organization_id,
         ai_data_processing_approved=caller.ai_data_processing_approved,
         user_id=caller.user_id,
-        created_by=caller.user,
     )
 
 

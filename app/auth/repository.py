@@ -25,7 +25,6 @@ from app.auth import keys
 from app.db.base import utcnow
 from app.db.driver import Statement, execute, fetchrow
 from app.models import Organization, OrganizationMembership, PersonalAPIKey, Team, User
-from app.schemas import USER_COLUMNS, user_from_columns
 
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
@@ -53,7 +52,7 @@ CALLER = Statement(
         Team.organization_id,
         Organization.is_ai_data_processing_approved,
         _IS_MEMBER.label("is_member"),
-        *USER_COLUMNS,
+        User.id.label("user_id"),
     )
     .select_from(PersonalAPIKey)
     .join(User, User.id == PersonalAPIKey.user_id)
@@ -93,7 +92,6 @@ class Caller:
     scoped_organizations: Sequence[uuid.UUID] | None
     user_id: int
     current_team_id: int | None
-    user: dict[str, Any]  # PostHog's basic user object, for `created_by`
     team_id: int | None  # None: no such team
     organization_id: uuid.UUID | None
     ai_data_processing_approved: bool
@@ -116,16 +114,13 @@ class IdentityRepository:
         now = utcnow()
         if last_used_at is None or now - last_used_at >= LAST_USED_RESOLUTION:
             await execute(self.session, TOUCH, touch_params(key_id, now))
-        user = user_from_columns(row[10:])
-        assert user is not None  # the key's owner, joined with an inner join
         return Caller(
             key_id=key_id,
             scopes=scopes,
             scoped_teams=scoped_teams,
             scoped_organizations=scoped_orgs,
-            user_id=user["id"],
+            user_id=row["user_id"],
             current_team_id=current_team,
-            user=user,
             team_id=found_team,
             organization_id=organization_id,
             ai_data_processing_approved=bool(ai_approved),

@@ -1,7 +1,7 @@
-"""Bulk import and export of a dataset's items, streamed both ways at constant memory.
+"""Bulk import of a dataset's items at constant memory (answers: `bulk_answers`, SQL: `bulk_sql`).
 
-Import. Valid items are gathered into batches (`IMPORT_BATCH_SIZE`) and each batch is written
-by a handful of set-based statements over `unnest()`ed arrays, never one statement per line:
+Valid items are gathered into batches (`IMPORT_BATCH_SIZE`) and each batch is written by a
+handful of set-based statements over `unnest()`ed arrays, never one statement per line:
 
 - without `dedupe`: `INSERT … SELECT FROM unnest(…) ON CONFLICT (id) DO NOTHING RETURNING id`,
   then the lines whose id was already taken are compared with the stored rows in one query
@@ -16,229 +16,47 @@ words either way, so nothing about other teams leaks. A batch is committed befor
 are written (`atomic=false`), so an acknowledged line is durable and a broken stream leaves
 whole batches only; `atomic=true` keeps one transaction and commits at the end only when no
 line was rejected or in conflict.
-
-The answers go through a spool file rather than straight to the client: a client that sends
-its whole body before reading (most HTTP clients) would otherwise stop reading while the
-server waits to send, and both would wait forever. The spool lets the import run at the
-database's pace whatever the client does, and holds no answers in memory.
-
-Export runs one query through a server-side cursor: one snapshot for the whole walk (a cursor
-keeps the snapshot it was opened with), `FETCH`ed in batches, each line rendered by
-PostgreSQL itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
 import datetime as dt
-import io
 import logging
-import os
-import tempfile
 import uuid
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import ClientDisconnect
 
-from app.datasets.bulk_formats import (
-    BodyError,
-    HeaderError,
-    Item,
-    LineError,
-    csv_items,
-    json_array_items,
-    ndjson_items,
-    physical_lines,
+from app.datasets.bulk_answers import (
+    AnswerSpool,
+    Counts,
+    ImportOptions,
+    answer,
+    conflict_answer,
+    duplicate_answer,
+    error_answer,
+    taken_answer,
+)
+from app.datasets.bulk_csv import HeaderError, csv_items
+from app.datasets.bulk_formats import BodyError, Item, LineError, ndjson_items, physical_lines
+from app.datasets.bulk_json import json_array_items
+from app.datasets.bulk_sql import (
+    COMPARE_SQL,
+    DUPLICATE_SQL,
+    INSERT_SQL,
+    UPDATE_SQL,
+    item_arrays,
+    transaction_driver,
 )
 from app.db.base import utcnow, uuid7
-from app.models.dataset import CONTENT_HASH_SQL
+from app.db.session import end_transaction
 
 logger = logging.getLogger("app.datasets.bulk")
-
-STATUSES = ("created", "updated", "unchanged", "duplicate", "conflict", "rejected")
-ITEM_ARRAYS = (
-    "$4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::bool[]"
-)
-ITEM_NAMES = "input, output, metadata, ref_trace_id, ref_source_id, ref_timestamp, deleted"
-
-INSERT_SQL = f"""
-INSERT INTO dataset_items (id, team_id, dataset_id, created_by_id, {ITEM_NAMES},
-                           created_at, updated_at)
-SELECT i.id, $1, $2, $11, i.input::jsonb, i.output::jsonb, i.metadata::jsonb, i.ref_trace_id,
-       i.ref_source_id, i.ref_timestamp, i.deleted,
-       $12::timestamptz + i.n * interval '1 microsecond',
-       $12::timestamptz + i.n * interval '1 microsecond'
-FROM unnest($3::uuid[], {ITEM_ARRAYS}) WITH ORDINALITY AS i(id, {ITEM_NAMES}, n)
-ON CONFLICT (id) DO NOTHING
-"""
-# The stored row against an incoming line: is the id ours, and is the content the same?
-COMPARE_SQL = f"""
-SELECT i.n, e.team_id = $1 AND e.dataset_id = $2 AS ours,
-       e.input = i.input::jsonb AND e.output = i.output::jsonb
-       AND e.metadata = i.metadata::jsonb
-       AND e.ref_trace_id IS NOT DISTINCT FROM i.ref_trace_id
-       AND e.ref_source_id IS NOT DISTINCT FROM i.ref_source_id
-       AND e.ref_timestamp IS NOT DISTINCT FROM i.ref_timestamp
-       AND e.deleted = i.deleted AS same
-FROM unnest($3::uuid[], {ITEM_ARRAYS}) WITH ORDINALITY AS i(id, {ITEM_NAMES}, n)
-JOIN dataset_items e ON e.id = i.id
-"""
-UPDATE_SQL = f"""
-UPDATE dataset_items e
-SET input = i.input::jsonb, output = i.output::jsonb, metadata = i.metadata::jsonb,
-    ref_trace_id = i.ref_trace_id, ref_source_id = i.ref_source_id,
-    ref_timestamp = i.ref_timestamp, deleted = i.deleted, updated_at = $11
-FROM unnest($3::uuid[], {ITEM_ARRAYS}) AS i(id, {ITEM_NAMES})
-WHERE e.id = i.id AND e.team_id = $1 AND e.dataset_id = $2
-RETURNING e.id
-"""
-# The first live item of the dataset with the same content, for each incoming line.
-_HASH = CONTENT_HASH_SQL.replace("input", "i.input::jsonb").replace("output", "i.output::jsonb")
-DUPLICATE_SQL = f"""
-SELECT i.n, h.hash,
-       (SELECT d.id::text FROM dataset_items d
-        WHERE d.team_id = $1 AND d.dataset_id = $2 AND NOT d.deleted AND d.content_hash = h.hash
-        ORDER BY d.created_at, d.id LIMIT 1) AS duplicate_of
-FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS i(input, output, n)
-CROSS JOIN LATERAL (SELECT {_HASH} AS hash) h
-"""
-
-
-@dataclass(frozen=True, slots=True)
-class ImportOptions:
-    team_id: int
-    dataset_id: uuid.UUID
-    user_id: int
-    fmt: str
-    gzip: bool
-    upsert: bool
-    dedupe: bool
-    atomic: bool
-    new_ids: bool
-    batch_size: int
-    max_line_bytes: int
-    max_lines: int
-
-
-@dataclass(slots=True)
-class Counts:
-    lines: int = 0
-    by_status: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
-
-    @property
-    def failed(self) -> int:
-        return self.by_status["rejected"] + self.by_status["conflict"]
-
-
-# --- the answer spool ---------------------------------------------------------------------------
-
-
-class AnswerSpool:
-    """An append-only temporary file the import writes to and the response reads from."""
-
-    def __init__(self) -> None:
-        # Closed by `read()`, which outlives this method: no `with` block can hold it.
-        self._file = tempfile.TemporaryFile(prefix="llma-import-")  # noqa: SIM115
-        self._fd = self._file.fileno()
-        self._written = 0
-        self._done = False
-        self._changed = asyncio.Event()
-
-    def write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            count = os.pwrite(self._fd, view, self._written)
-            self._written += count
-            view = view[count:]
-        self._changed.set()
-
-    def finish(self) -> None:
-        self._done = True
-        self._changed.set()
-
-    async def read(self) -> AsyncIterator[bytes]:
-        offset = 0
-        try:
-            while True:
-                if offset < self._written:
-                    chunk = os.pread(self._fd, min(self._written - offset, 1 << 18), offset)
-                    offset += len(chunk)
-                    yield chunk
-                elif self._done:
-                    return
-                else:
-                    self._changed.clear()
-                    if offset >= self._written and not self._done:
-                        await self._changed.wait()
-        finally:
-            self._file.close()
-
-
-def _answer(line: int, item_id: Any, status: str) -> bytes:
-    return f'{{"line":{line},"id":"{item_id}","status":"{status}"}}\n'.encode()
-
-
-def _error_answer(error: LineError) -> bytes:
-    body = {"code": error.code, "detail": error.detail, "attr": error.attr}
-    return (
-        orjson.dumps({"line": error.line, "id": error.id, "status": "rejected", "error": body})
-        + b"\n"
-    )
-
-
-def _conflict_answer(item: Item) -> bytes:
-    body = {
-        "code": "conflict",
-        "detail": "An item with this id exists with other content; mode=upsert replaces it.",
-        "attr": "id",
-    }
-    return (
-        orjson.dumps({"line": item.line, "id": str(item.id), "status": "conflict", "error": body})
-        + b"\n"
-    )
-
-
-def _taken_answer(item: Item) -> bytes:
-    body = {
-        "code": "id_taken",
-        "detail": "This id belongs to an item outside this dataset.",
-        "attr": "id",
-    }
-    return (
-        orjson.dumps({"line": item.line, "id": str(item.id), "status": "conflict", "error": body})
-        + b"\n"
-    )
-
-
-# --- the import ----------------------------------------------------------------------------------
-
-
-def _columns(items: list[Item]) -> list[Any]:
-    return [
-        [item.id for item in items],
-        [item.input for item in items],
-        [item.output for item in items],
-        [item.metadata for item in items],
-        [item.ref_trace_id for item in items],
-        [item.ref_source_id for item in items],
-        [item.ref_timestamp for item in items],
-        [item.deleted for item in items],
-    ]
-
-
-async def _driver(session: AsyncSession) -> Any:
-    """The session's asyncpg connection, inside a real transaction. SQLAlchemy's adapter
-    sends `BEGIN` lazily, with its first statement: without one, statements sent straight to
-    the driver would each commit on their own (see `app.statements`)."""
-    connection = await session.connection()
-    await connection.exec_driver_sql("SELECT 1")
-    return (await connection.get_raw_connection()).driver_connection
 
 
 class Importer:
@@ -312,7 +130,7 @@ class Importer:
             if options.atomic:
                 committed = self.counts.failed == 0 and "error" not in outcome
                 if committed:
-                    await session.commit()
+                    await end_transaction(session)
                 else:
                     await session.rollback()
                 outcome["committed"] = committed
@@ -327,13 +145,13 @@ class Importer:
         items = [entry for entry in batch if isinstance(entry, Item)]
         answers = await self._write(session, items) if items else {}
         if not self.options.atomic:
-            await session.commit()
+            await end_transaction(session)
         out = bytearray()
         counts = self.counts.by_status
         for entry in batch:
             if isinstance(entry, LineError):
                 counts["rejected"] += 1
-                out += _error_answer(entry)
+                out += error_answer(entry)
             else:
                 status, text = answers[entry.line]
                 counts[status] += 1
@@ -344,7 +162,7 @@ class Importer:
         self, session: AsyncSession, items: list[Item]
     ) -> dict[int, tuple[str, bytes]]:
         options = self.options
-        driver = await _driver(session)
+        driver = await transaction_driver(session)
         team, dataset = options.team_id, options.dataset_id
         answers: dict[int, tuple[str, bytes]] = {}
         client_ids = [item for item in items if item.id is not None]
@@ -361,7 +179,7 @@ class Importer:
             to_insert = await self._drop_duplicates(driver, to_insert, answers)
         if to_insert:
             statement = INSERT_SQL + ("RETURNING id" if client_ids else "")
-            args = [team, dataset, *_columns(to_insert), options.user_id]
+            args = [team, dataset, *item_arrays(to_insert), options.user_id]
             args.append(self._stamp(len(to_insert)))
             if client_ids:
                 created = {row[0] for row in await driver.fetch(statement, *args)}
@@ -371,7 +189,7 @@ class Importer:
                 leftovers = []
             for item in to_insert:
                 if item.line not in answers and (not client_ids or item.id in created):
-                    answers[item.line] = ("created", _answer(item.line, item.id, "created"))
+                    answers[item.line] = ("created", answer(item.line, item.id, "created"))
             if leftovers:
                 await self._compare(driver, leftovers, answers)
         return answers
@@ -382,32 +200,32 @@ class Importer:
         """Answer the lines whose id is already taken; the set of their line numbers."""
         options = self.options
         team, dataset = options.team_id, options.dataset_id
-        rows = await driver.fetch(COMPARE_SQL, team, dataset, *_columns(items))
+        rows = await driver.fetch(COMPARE_SQL, team, dataset, *item_arrays(items))
         changed: list[Item] = []
         taken: set[int] = set()
         for position, ours, same in rows:
             item = items[position - 1]
             taken.add(item.line)
             if not ours:
-                answers[item.line] = ("conflict", _taken_answer(item))
+                answers[item.line] = ("conflict", taken_answer(item))
             elif same:
-                answers[item.line] = ("unchanged", _answer(item.line, item.id, "unchanged"))
+                answers[item.line] = ("unchanged", answer(item.line, item.id, "unchanged"))
             elif options.upsert:
                 changed.append(item)
             else:
-                answers[item.line] = ("conflict", _conflict_answer(item))
+                answers[item.line] = ("conflict", conflict_answer(item))
         if changed:
-            args = [team, dataset, *_columns(changed), utcnow()]
+            args = [team, dataset, *item_arrays(changed), utcnow()]
             updated = {row[0] for row in await driver.fetch(UPDATE_SQL, *args)}
             for item in changed:
                 if item.id in updated:
-                    answers[item.line] = ("updated", _answer(item.line, item.id, "updated"))
+                    answers[item.line] = ("updated", answer(item.line, item.id, "updated"))
                 else:
-                    answers[item.line] = ("conflict", _taken_answer(item))
+                    answers[item.line] = ("conflict", taken_answer(item))
         for item in items:
             # Taken by a concurrent writer and gone again before we looked: say so.
             if item.line not in taken and item.line not in answers:
-                answers[item.line] = ("conflict", _conflict_answer(item))
+                answers[item.line] = ("conflict", conflict_answer(item))
         return taken
 
     async def _drop_duplicates(
@@ -429,13 +247,7 @@ class Importer:
             item = items[position - 1]
             original = duplicate_of or first.get(digest)
             if original is not None:
-                answer = {
-                    "line": item.line,
-                    "id": None,
-                    "status": "duplicate",
-                    "duplicate_of": original,
-                }
-                answers[item.line] = ("duplicate", orjson.dumps(answer) + b"\n")
+                answers[item.line] = ("duplicate", duplicate_answer(item, original))
             else:
                 first[digest] = str(item.id)
                 keep.append(item)
@@ -479,73 +291,3 @@ async def answer_stream(importer: Importer, body: AsyncIterator[bytes]) -> Async
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-
-
-# --- the export ----------------------------------------------------------------------------------
-
-_TS = """to_char(ref_timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
-NDJSON_LINE = f"""
-'{{"id":"' || id::text || '","input":' || input::text || ',"output":' || output::text
-|| ',"metadata":' || metadata::text
-|| ',"ref_trace_id":' || coalesce(to_json(ref_trace_id)::text, 'null')
-|| ',"ref_source_id":' || coalesce(to_json(ref_source_id)::text, 'null')
-|| ',"ref_timestamp":' || coalesce('"' || {_TS} || '"', 'null')
-|| ',"deleted":' || deleted::text || '}}'
-"""
-CSV_COLUMNS = (
-    "id::text, input::text, output::text, metadata::text, ref_trace_id, ref_source_id, "
-    f"{_TS}, deleted::text"
-)
-EXPORT_COLUMNS = (
-    "id",
-    "input",
-    "output",
-    "metadata",
-    "ref_trace_id",
-    "ref_source_id",
-    "ref_timestamp",
-    "deleted",
-)
-EXPORT_BATCH = 2000
-
-
-def export_sql(fmt: str, include_deleted: bool) -> str:
-    columns = NDJSON_LINE if fmt == "ndjson" else CSV_COLUMNS
-    live = "" if include_deleted else " AND NOT deleted"
-    return (
-        f"SELECT {columns} FROM dataset_items WHERE team_id = $1 AND dataset_id = $2{live} "
-        "ORDER BY created_at, id"
-    )
-
-
-def _csv_rows(rows: list[Any]) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerows(rows)
-    return out.getvalue().encode()
-
-
-async def export_stream(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    team_id: int,
-    dataset_id: uuid.UUID,
-    fmt: str,
-    include_deleted: bool,
-) -> AsyncIterator[bytes]:
-    render: Callable[[list[Any]], bytes]
-    if fmt == "ndjson":
-
-        def render(rows: list[Any]) -> bytes:
-            return ("\n".join([row[0] for row in rows]) + "\n").encode()
-
-    else:
-        render = _csv_rows
-        yield _csv_rows([list(EXPORT_COLUMNS)])
-    async with sessionmaker() as session:
-        try:
-            driver = await _driver(session)
-            cursor = await driver.cursor(export_sql(fmt, include_deleted), team_id, dataset_id)
-            while rows := await cursor.fetch(EXPORT_BATCH):
-                yield render(rows)
-        finally:
-            await session.rollback()

@@ -21,7 +21,9 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from app.auth.dependencies import DatasetRead, DatasetWrite
-from app.datasets.bulk import STATUSES, Importer, ImportOptions, answer_stream, export_stream
+from app.datasets.bulk import Importer, answer_stream
+from app.datasets.bulk_answers import STATUSES, ImportOptions
+from app.datasets.bulk_export import export_stream
 from app.datasets.bulk_formats import MEDIA_TYPES, BodyError, decompressed, utf8_prefix_ok
 from app.datasets.repository import DatasetItemRepository, DatasetRepository
 from app.db.session import SessionDep

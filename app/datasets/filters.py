@@ -9,8 +9,7 @@ from __future__ import annotations
 import uuid
 
 from app.web.errors import ValidationFailed
-
-DATASET_ORDER_BY = ("created_at", "-created_at", "updated_at", "-updated_at")
+from app.web.pagination import ORDER_BY_CHOICES
 
 
 def comma_separated(values: list[str] | None) -> list[str]:
@@ -51,7 +50,7 @@ def dataset_order_terms(values: list[str] | None) -> tuple[str, ...]:
     """Validated `order_by` terms, first occurrence of each field kept; `-created_at` default."""
     terms: list[str] = []
     for term in comma_separated(values):
-        if term not in DATASET_ORDER_BY:
+        if term not in ORDER_BY_CHOICES:
             raise ValidationFailed(
                 f"Select a valid choice. {term} is not one of the available choices.",
                 code="invalid_choice",

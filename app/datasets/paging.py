@@ -1,6 +1,6 @@
 """Offset and keyset (`cursor`) paging of the two lists, on statements built once (SPEC §4).
 
-A `PageQuery` holds a list's statements compiled once (`app.statements`), so a request only
+A `PageQuery` holds a list's statements compiled once (`app.db.driver`), so a request only
 binds values: no statement is built, hashed or compiled on the hot path. One round trip
 per page: the exact count rides along as an uncorrelated scalar subquery (PostgreSQL runs it
 once), and runs on its own only when the page comes back empty.
@@ -38,7 +38,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from app.db.driver import Statement, fetch, fetchrow
 from app.web.errors import ValidationFailed
-from app.web.pagination import Pagination, decode_cursor
+from app.web.pagination import Pagination, decode_cursor, invalid_cursor
 
 CURSOR_HELP = (
     "Keyset paging: send an empty `cursor` for the first page, then follow `next`. Deep pages "
@@ -79,21 +79,17 @@ class SortKey:
     descending: bool
 
 
-def _invalid_cursor() -> ValidationFailed:
-    return ValidationFailed("Invalid cursor.", code="invalid", attr="cursor")
-
-
 def _decode(value: Any, is_timestamp: bool) -> Any:
     if not isinstance(value, str):
-        raise _invalid_cursor()
+        raise invalid_cursor()
     try:
         if not is_timestamp:
             return uuid.UUID(value)
         parsed = dt.datetime.fromisoformat(value)
     except ValueError:
-        raise _invalid_cursor() from None
+        raise invalid_cursor() from None
     if parsed.tzinfo is None:
-        raise _invalid_cursor()
+        raise invalid_cursor()
     return parsed
 
 
@@ -117,7 +113,7 @@ class Ordering:
         """A token → the bind parameters of `after()`; 400 `attr: "cursor"` if it is not ours."""
         raw = decode_cursor(token, len(self.keys) + 1)
         if raw[0] != self.signature:
-            raise _invalid_cursor()
+            raise invalid_cursor()
         return {
             f"after_{i}": _decode(value, key.name != "id")
             for i, (key, value) in enumerate(zip(self.keys, raw[1:], strict=True))
@@ -213,7 +209,7 @@ class PageQuery:
             bound.update(limit=window.limit + 1)
         rows = await fetch(session, statement, bound)
         if rows:
-            counted = int(rows[0][-1])
+            counted = int(rows[0]["total"])
         else:
             only = await fetchrow(session, self.count_only, params)
             counted = 0 if only is None else int(only[0])

@@ -4,9 +4,10 @@ Every statement starts from a base filtered by `team_id = :team_id` (and by `NOT
 lists and retrieve), and the repository, built for one team, binds that parameter on every
 execution, so no method can forget isolation. The statements themselves are built once per
 shape (`functools.cache`) and only bound per request. Reads and item creation are single
-statements run on the driver (`app.statements`) and return flat rows for
-`app.datasets.serializers`; updates work on ORM objects whose `created_by` is loaded by a join
-(relationships are `lazy="raise"`).
+statements run on the driver (`app.db.driver`). Every method that answers with a resource
+returns its one row shape (`app.datasets.serializers`): dataset creation and both PATCHes write
+through the ORM and then read the row back with the retrieve statement (its variant that also
+sees soft-deleted rows); an item's insert selects the same columns from its own `RETURNING`.
 """
 
 from __future__ import annotations
@@ -40,11 +41,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import aliased
 
 from app.datasets.filters import like_pattern
 from app.datasets.paging import Ordering, PageQuery, PageRows, SortKey, Window
-from app.datasets.serializers import DATASET_COLUMNS, ITEM_COLUMNS, ITEM_FIELDS, json_text
+from app.datasets.serializers import DATASET_COLUMNS, ITEM_COLUMNS, item_columns, json_text
 from app.db.base import NEXT_UPDATED_AT, utcnow, uuid7
 from app.db.driver import Statement, fetchrow
 from app.models import Dataset, DatasetItem, User
@@ -113,18 +114,17 @@ def _dataset_list(terms: tuple[str, ...], with_ids: bool, with_search: bool) -> 
 
 
 @cache
-def _dataset_by_id() -> Statement:
-    return Statement(DATASET_ROWS.where(*LIVE_DATASETS, Dataset.id == ID))
+def _dataset_by_id(with_deleted: bool = False) -> Statement:
+    """The retrieve statement; `with_deleted` reads a row back after a write, which may have
+    soft-deleted it."""
+    where = (Dataset.team_id == TEAM,) if with_deleted else LIVE_DATASETS
+    return Statement(DATASET_ROWS.where(*where, Dataset.id == ID))
 
 
 @cache
 def _dataset_model() -> Select[Dataset]:
     # Deleted ones too: PATCH reaches them so `{"deleted": false}` can restore.
-    return (
-        select(Dataset)
-        .options(joinedload(Dataset.created_by))
-        .where(Dataset.team_id == TEAM, Dataset.id == ID)
-    )
+    return select(Dataset).where(Dataset.team_id == TEAM, Dataset.id == ID)
 
 
 class DatasetRepository:
@@ -148,16 +148,13 @@ class DatasetRepository:
             params["pattern"] = like_pattern(search)
         return await query.fetch(self.session, params, window)
 
-    async def get(self, dataset_id: uuid.UUID) -> asyncpg.Record | None:
+    async def get(
+        self, dataset_id: uuid.UUID, *, with_deleted: bool = False
+    ) -> asyncpg.Record | None:
         params = {"team_id": self.team_id, "id": dataset_id}
-        return await fetchrow(self.session, _dataset_by_id(), params)
+        return await fetchrow(self.session, _dataset_by_id(with_deleted), params)
 
-    async def get_for_update(self, dataset_id: uuid.UUID) -> Dataset | None:
-        params = {"team_id": self.team_id, "id": dataset_id}
-        result = await self.session.execute(_dataset_model(), params)
-        return result.scalar_one_or_none()
-
-    async def create(self, values: dict[str, Any], created_by_id: int) -> Dataset:
+    async def create(self, values: dict[str, Any], created_by_id: int) -> asyncpg.Record:
         now = utcnow()
         dataset = Dataset(
             team_id=self.team_id, created_by_id=created_by_id, created_at=now, updated_at=now
@@ -165,14 +162,21 @@ class DatasetRepository:
         _assign(dataset, values)
         self.session.add(dataset)
         await self.session.flush()
-        return dataset
+        row = await self.get(dataset.id, with_deleted=True)
+        assert row is not None  # written just now, in this transaction
+        return row
 
-    async def update(self, dataset: Dataset, values: dict[str, Any]) -> Dataset:
+    async def update(self, dataset_id: uuid.UUID, values: dict[str, Any]) -> asyncpg.Record | None:
+        """The updated row; None when the team has no such dataset (deleted ones included)."""
+        params = {"team_id": self.team_id, "id": dataset_id}
+        dataset = (await self.session.execute(_dataset_model(), params)).scalar_one_or_none()
+        if dataset is None:
+            return None
         _assign(dataset, values)
         # Stamped by the database as it writes (every PATCH moves it, even one changing nothing).
         dataset.updated_at = NEXT_UPDATED_AT
         await self.session.flush()
-        return dataset
+        return await self.get(dataset_id, with_deleted=True)
 
 
 # --- dataset items ----------------------------------------------------------------------------
@@ -196,18 +200,16 @@ def _item_list(in_dataset: bool) -> PageQuery:
 
 
 @cache
-def _item_by_id() -> Statement:
-    return Statement(ITEM_ROWS.where(*LIVE_ITEMS, DatasetItem.id == ID))
+def _item_by_id(with_deleted: bool = False) -> Statement:
+    """The retrieve statement; `with_deleted` reads a row back after a PATCH."""
+    where = (DatasetItem.team_id == TEAM,) if with_deleted else LIVE_ITEMS
+    return Statement(ITEM_ROWS.where(*where, DatasetItem.id == ID))
 
 
 @cache
 def _item_model() -> Select[DatasetItem]:
     # Deleted ones too: PATCH reaches them so `{"deleted": false}` can restore.
-    return (
-        select(DatasetItem)
-        .options(joinedload(DatasetItem.created_by))
-        .where(DatasetItem.team_id == TEAM, DatasetItem.id == ID)
-    )
+    return select(DatasetItem).where(DatasetItem.team_id == TEAM, DatasetItem.id == ID)
 
 
 @cache
@@ -217,7 +219,8 @@ def _live_dataset_check() -> Statement:
 
 @cache
 def _item_insert() -> Statement:
-    """One statement: insert into a live dataset of the team, or nothing (no row back)."""
+    """One statement: insert into a live dataset of the team, or nothing (no row back). The new
+    row comes back in the retrieve statement's shape, joined to its creator like a read."""
     now = bindparam("now", type_=DateTime(timezone=True))
     values = {
         "id": ID,
@@ -233,7 +236,15 @@ def _item_insert() -> Statement:
         "updated_at": now,
     }
     source = select(*values.values()).where(_dataset_is_live())  # type: ignore[call-overload]
-    return Statement(insert(DatasetItem).from_select(list(values), source).returning(*ITEM_FIELDS))
+    inserted = (
+        insert(DatasetItem)
+        .from_select(list(values), source)
+        .returning(*DatasetItem.__table__.columns)
+        .cte("inserted")
+    )
+    item = aliased(DatasetItem, inserted)
+    row = select(*item_columns(item)).outerjoin(User, User.id == item.created_by_id)
+    return Statement(row)
 
 
 class DatasetItemRepository:
@@ -252,18 +263,18 @@ class DatasetItemRepository:
             params["dataset_id"] = dataset_id
         return await _item_list(dataset_id is not None).fetch(self.session, params, window)
 
-    async def get(self, item_id: uuid.UUID) -> asyncpg.Record | None:
+    async def get(self, item_id: uuid.UUID, *, with_deleted: bool = False) -> asyncpg.Record | None:
         params = {"team_id": self.team_id, "id": item_id}
-        return await fetchrow(self.session, _item_by_id(), params)
+        return await fetchrow(self.session, _item_by_id(with_deleted), params)
 
     async def get_for_update(self, item_id: uuid.UUID) -> DatasetItem | None:
+        """The ORM item to change (deleted ones too)."""
         params = {"team_id": self.team_id, "id": item_id}
         result = await self.session.execute(_item_model(), params)
         return result.scalar_one_or_none()
 
     async def create(self, values: dict[str, Any], created_by_id: int) -> asyncpg.Record | None:
-        """The new item's row (`ITEM_FIELDS`), or None when the dataset is not a live one of the
-        team's."""
+        """The new item's row, or None when the dataset is not a live one of the team's."""
         params = {
             **values,
             **{name: json_text(values[name]) for name in JSON_FIELDS},
@@ -275,8 +286,10 @@ class DatasetItemRepository:
         }
         return await fetchrow(self.session, _item_insert(), params)
 
-    async def update(self, item: DatasetItem, values: dict[str, Any]) -> DatasetItem:
+    async def update(self, item: DatasetItem, values: dict[str, Any]) -> asyncpg.Record:
         _assign(item, values)
         item.updated_at = NEXT_UPDATED_AT
         await self.session.flush()
-        return item
+        row = await self.get(item.id, with_deleted=True)
+        assert row is not None  # updated just now, in this transaction
+        return row

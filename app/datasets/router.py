@@ -1,8 +1,9 @@
 """Routes of `/datasets/` and `/dataset_items/` (SPEC §5.1, §5.2), scope `dataset:read|write`.
 
 Hard delete is refused (405): `PATCH {"deleted": true}` soft-deletes, `{"deleted": false}`
-restores. Responses are rendered once from rows by `app.datasets.serializers`; `response_model`
-only documents them.
+restores. Every response is rendered by the resource's one renderer
+(`app.datasets.serializers`) from the row the repository answers with; `response_model` only
+documents it.
 """
 
 from __future__ import annotations
@@ -19,18 +20,11 @@ from app.datasets.bulk_router import bulk
 from app.datasets.filters import dataset_order_terms, optional_uuid, search_term, uuid_list
 from app.datasets.paging import ListWindow, PageRows, Window
 from app.datasets.repository import DatasetItemRepository, DatasetRepository
-from app.datasets.serializers import (
-    dataset_from_model,
-    dataset_from_row,
-    item_from_fields,
-    item_from_model,
-    item_from_row,
-)
+from app.datasets.serializers import render_dataset, render_item
 from app.db.session import SessionDep
-from app.schemas import user_basic
 from app.web.errors import NotFound, ValidationFailed, error_responses
 from app.web.jsonutil import JSONResponse
-from app.web.pagination import Page, PageParams, cursor_page, page
+from app.web.pagination import ORDER_BY_CHOICES, Page, PageParams, cursor_page, page
 from app.web.routing import api_router, method_not_allowed
 
 PREFIX = "/api/environments/{environment_id}"
@@ -40,6 +34,8 @@ items = api_router(PREFIX, "Dataset items")
 
 DatasetId = Annotated[str, Path(alias="id", description="Dataset id (UUID).")]
 ItemId = Annotated[str, Path(alias="id", description="Dataset item id (UUID).")]
+ORDER_BY_HELP = ", ".join(f"`{term}`" for term in ORDER_BY_CHOICES[:-1])
+ORDER_BY_HELP += f" or `{ORDER_BY_CHOICES[-1]}`"
 READ_ERRORS = error_responses(400, 401, 403, 404)
 WRITE_ERRORS = error_responses(400, 401, 403, 404, 413, 415)
 
@@ -81,10 +77,7 @@ async def list_datasets(
     ] = None,
     order_by: Annotated[
         list[str] | None,
-        Query(
-            description="`created_at`, `-created_at`, `updated_at` or `-updated_at`; "
-            "comma-separated or repeated. Default `-created_at`."
-        ),
+        Query(description=f"{ORDER_BY_HELP}; comma-separated or repeated. Default `-created_at`."),
     ] = None,
 ) -> JSONResponse:
     """List the team's datasets (deleted ones excluded). Scope `dataset:read`."""
@@ -94,7 +87,7 @@ async def list_datasets(
         order_terms=dataset_order_terms(order_by),
         window=window,
     )
-    return _page(request, window, found, dataset_from_row)
+    return _page(request, window, found, render_dataset)
 
 
 @datasets.post(
@@ -104,10 +97,10 @@ async def create_dataset(
     context: DatasetWrite, session: SessionDep, body: schemas.DatasetCreate
 ) -> JSONResponse:
     """Create a dataset. Scope `dataset:write`."""
-    dataset = await DatasetRepository(session, context.team_id).create(
+    row = await DatasetRepository(session, context.team_id).create(
         body.model_dump(), context.user_id
     )
-    return JSONResponse(dataset_from_model(dataset, context.created_by), status_code=201)
+    return JSONResponse(render_dataset(row), status_code=201)
 
 
 @datasets.get("/datasets/{id}/", response_model=schemas.DatasetRead, responses=READ_ERRORS)
@@ -118,7 +111,7 @@ async def retrieve_dataset(
     row = await DatasetRepository(session, context.team_id).get(_object_id(dataset_id))
     if row is None:
         raise NotFound()
-    return JSONResponse(dataset_from_row(row))
+    return JSONResponse(render_dataset(row))
 
 
 @datasets.patch("/datasets/{id}/", response_model=schemas.DatasetRead, responses=WRITE_ERRORS)
@@ -127,12 +120,12 @@ async def update_dataset(
 ) -> JSONResponse:
     """Update a dataset; `{"deleted": true}` soft-deletes, `false` restores.
     Scope `dataset:write`."""
-    repository = DatasetRepository(session, context.team_id)
-    dataset = await repository.get_for_update(_object_id(dataset_id))
-    if dataset is None:
+    row = await DatasetRepository(session, context.team_id).update(
+        _object_id(dataset_id), body.model_dump(exclude_unset=True)
+    )
+    if row is None:
         raise NotFound()
-    await repository.update(dataset, body.model_dump(exclude_unset=True))
-    return JSONResponse(dataset_from_model(dataset, user_basic(dataset.created_by)))
+    return JSONResponse(render_dataset(row))
 
 
 # --- dataset items ------------------------------------------------------------------------
@@ -159,7 +152,7 @@ async def list_dataset_items(
     found = await DatasetItemRepository(session, context.team_id).list(
         dataset_id=optional_uuid(dataset, "dataset"), window=window
     )
-    return _page(request, window, found, item_from_row)
+    return _page(request, window, found, render_item)
 
 
 @items.post(
@@ -177,7 +170,7 @@ async def create_dataset_item(
     )
     if row is None:
         raise _unknown_dataset(body.dataset)
-    return JSONResponse(item_from_fields(row, context.created_by), status_code=201)
+    return JSONResponse(render_item(row), status_code=201)
 
 
 @items.get("/dataset_items/{id}/", response_model=schemas.DatasetItemRead, responses=READ_ERRORS)
@@ -188,7 +181,7 @@ async def retrieve_dataset_item(
     row = await DatasetItemRepository(session, context.team_id).get(_object_id(item_id))
     if row is None:
         raise NotFound()
-    return JSONResponse(item_from_row(row))
+    return JSONResponse(render_item(row))
 
 
 @items.patch("/dataset_items/{id}/", response_model=schemas.DatasetItemRead, responses=WRITE_ERRORS)
@@ -204,8 +197,7 @@ async def update_dataset_item(
     values = body.model_dump(exclude_unset=True)
     if "dataset" in values and not await repository.dataset_is_live(values["dataset"]):
         raise _unknown_dataset(values["dataset"])
-    await repository.update(item, values)
-    return JSONResponse(item_from_model(item, user_basic(item.created_by)))
+    return JSONResponse(render_item(await repository.update(item, values)))
 
 
 for _router, _base in ((datasets, "/datasets/"), (items, "/dataset_items/")):

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import Field
 
+from app.auth.users import UserBasic
 from app.datasets.fields import (
     Boolean,
     BooleanUpdate,
@@ -25,7 +26,7 @@ from app.datasets.fields import (
     RefString,
     RefTimestamp,
 )
-from app.schemas import APIModel, Timestamp, UserBasic
+from app.web.schemas import APIModel, Timestamp
 
 ANY_JSON = "Any JSON value (object, array, string, number, boolean or null)."
 

@@ -8,7 +8,7 @@ from typing import Any
 from app.crypto import SecretBox
 from app.models import EvaluationConfig
 from app.provider_keys.schemas import ProviderKeyRead, render_key
-from app.schemas import APIModel, Timestamp
+from app.web.schemas import APIModel, Timestamp
 
 
 class EvaluationConfigRead(APIModel):

@@ -8,11 +8,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, field_validator
 
+from app.auth.users import UserBasic
 from app.models import Evaluation, EvaluationRun
 from app.providers.names import resolve_alias
-from app.schemas import APIModel, Timestamp, UserBasic
 from app.settings import LLMProviderName
 from app.web.errors import APIErrorCarrier
+from app.web.schemas import APIModel, Timestamp
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=400)]
 ProviderField = Annotated[LLMProviderName, Field(description="LLM provider (`google` = `gemini`).")]

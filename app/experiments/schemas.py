@@ -8,7 +8,8 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from app.schemas import APIModel, Timestamp, UserBasic
+from app.auth.users import UserBasic
+from app.web.schemas import APIModel, Timestamp
 
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 VerdictName = Literal["pass", "fail", "na", "error"]

@@ -11,12 +11,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+from app.auth.users import render_user, user_row
 from app.experiments import queue
 from app.experiments.repository import ExperimentRepository
 from app.experiments.schemas import ExperimentCreate
 from app.experiments.stats import mcnemar_exact, wilson_interval
 from app.models import Experiment
-from app.schemas import user_basic
 from app.web.errors import NotFound, ValidationFailed
 
 VERDICTS = ("pass", "fail", "na", "error")
@@ -148,7 +148,7 @@ def _render(
         "created_at": experiment.created_at,
         "started_at": experiment.started_at,
         "finished_at": experiment.finished_at,
-        "created_by": user_basic(experiment.created_by),
+        "created_by": render_user(user_row(experiment.created_by)),
         "team": experiment.team_id,
     }
 

@@ -9,12 +9,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, StringConstraints, WithJsonSchema, field_validator
 
+from app.auth.users import UserBasic, render_user, user_row
 from app.crypto import SecretBox
 from app.models import LLMProviderKey
 from app.provider_keys.rules import effective_state
 from app.providers.names import ALLOWED_PROVIDERS, PROVIDERS, normalize_provider
-from app.schemas import APIModel, Timestamp, UserBasic, user_basic
 from app.web.errors import APIErrorCarrier, NotFound, ValidationFailed
+from app.web.schemas import APIModel, Timestamp
 
 KeyStateName = Literal["unknown", "ok", "invalid", "error"]
 
@@ -129,7 +130,7 @@ def render_key(box: SecretBox, key: LLMProviderKey, active_id: uuid.UUID | None)
         "api_key_masked": key.api_key_masked,
         "set_as_active": active_id is not None and active_id == key.id,
         "created_at": key.created_at,
-        "created_by": user_basic(key.created_by),
+        "created_by": render_user(user_row(key.created_by)),
         "last_used_at": key.last_used_at,
         "base_url": key.base_url,
         "azure_endpoint": key.azure_endpoint,

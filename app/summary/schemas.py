@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, field_validator
 
-from app.schemas import APIModel
 from app.web.errors import APIErrorCarrier
+from app.web.schemas import APIModel
 
 MAX_ANALYSED_RUNS = 250
 Frequency = Literal["common", "occasional", "rare"]

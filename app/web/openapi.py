@@ -18,7 +18,7 @@ from fastapi.routing import APIRoute
 from app.providers.names import accepted_names
 from app.web.errors import ErrorBody
 from app.web.openapi_examples import COMPONENT_EXAMPLES, REQUEST_EXAMPLES, RESPONSE_EXAMPLES
-from app.web.pagination import MAX_LIMIT
+from app.web.pagination import MAX_LIMIT, ORDER_BY_CHOICES
 
 ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
 
@@ -73,7 +73,7 @@ def _add_error_contract(schema: dict[str, Any]) -> None:
 # a closed set of values: the document names the set, so generated clients get enums.
 PROVIDER_VALUES = accepted_names()
 PARAMETER_ENUMS: dict[str, list[str]] = {
-    "order_by": ["created_at", "-created_at", "updated_at", "-updated_at"],
+    "order_by": list(ORDER_BY_CHOICES),
     "provider": PROVIDER_VALUES,
 }
 WRITE_ONLY_FIELDS = frozenset({"api_key"})

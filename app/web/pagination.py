@@ -18,6 +18,9 @@ MAX_LIMIT = 1000
 MAX_BIGINT = 2**63 - 1
 ORIGINAL_PATH = "llma.original_path"
 
+# The `order_by` values the lists take (the datasets'; the OpenAPI document names them as an enum).
+ORDER_BY_CHOICES = ("created_at", "-created_at", "updated_at", "-updated_at")
+
 T = TypeVar("T")
 
 
@@ -121,14 +124,19 @@ def encode_cursor(position: list[Any]) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(position)).decode("ascii").rstrip("=")
 
 
+def invalid_cursor() -> ValidationFailed:
+    """The one answer to a `cursor` that is not a token of ours (or not for this list)."""
+    return ValidationFailed("Invalid cursor.", code="invalid", attr="cursor")
+
+
 def decode_cursor(token: str, expected_length: int) -> list[Any]:
     try:
         padded = token + "=" * (-len(token) % 4)
         value = orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
     except (ValueError, orjson.JSONDecodeError, UnicodeEncodeError):
-        raise ValidationFailed("Invalid cursor.", code="invalid", attr="cursor") from None
+        raise invalid_cursor() from None
     if not isinstance(value, list) or len(value) != expected_length:
-        raise ValidationFailed("Invalid cursor.", code="invalid", attr="cursor")
+        raise invalid_cursor()
     return value
 
 

@@ -329,7 +329,9 @@ async def test_hot_paths_cost_one_statement_after_one_for_authentication(
     harness = ("SAVEPOINT", "RELEASE", "ROLLBACK")
     statements = [s for s in (await sql_log.settled()).statements if not s.startswith(harness)]
     # Per request: the caller (key, owner, team, membership) in one statement, then the
-    # INSERT … SELECT that checks the dataset, or the retrieve.
+    # INSERT … SELECT that checks the dataset (inside `WITH inserted AS (…) SELECT`, which reads
+    # the new row back in the retrieve's shape), or the retrieve.
     assert len(statements) == 4, statements
-    assert [s.lstrip().split()[0] for s in statements] == ["SELECT", "INSERT", "SELECT", "SELECT"]
+    assert [s.lstrip().split()[0] for s in statements] == ["SELECT", "WITH", "SELECT", "SELECT"]
+    assert "INSERT INTO dataset_items" in statements[1]
     assert all("personal_api_keys" in s for s in statements[::2])
