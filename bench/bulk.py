@@ -333,7 +333,7 @@ async def standalone(database_url: str | None, workers: int, rows: int = ROWS) -
             await connection.execute(f'CREATE DATABASE "{name}"')
     finally:
         await connection.close()
-    from app.cli import run_migrations
+    from app.cli.database import run_migrations
     from app.db.engine import with_database
 
     url = with_database(server_url, name)

@@ -55,7 +55,7 @@ async def ensure_database(server: str) -> str:
     finally:
         await connection.close()
     url = with_database(server, DATABASE_NAME)
-    from app.cli import run_migrations
+    from app.cli.database import run_migrations
 
     await asyncio.to_thread(run_migrations, url)
     return url
