@@ -4,7 +4,7 @@ It answers the benchmarked requests like the service (same JSON, same `next` lin
 pages of items run the plainest SQL that answers them, written here by hand: one `LEFT JOIN …
 ORDER BY created_at DESC, id LIMIT … OFFSET …` and a separate `count(*)`, rows rendered in
 Python. Everything else runs the service's own statement objects (`app.auth.repository`,
-`app.datasets.repository`), compiled once at import by the service's `app.statements.Statement`:
+`app.datasets.repository`), compiled once at import by the service's `app.db.driver.Statement`:
 the one authentication statement, the once-a-minute `last_used_at` update, the keyset pages,
 the retrieve, the search and the `INSERT … SELECT` into a live dataset. What the baseline lacks
 is the framework: no dependency injection, no SQLAlchemy session or pool, no validation layer,

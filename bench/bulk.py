@@ -334,9 +334,8 @@ async def standalone(database_url: str | None, workers: int, rows: int = ROWS) -
     finally:
         await connection.close()
     from app.cli.database import run_migrations
-    from app.db.engine import with_database
 
-    url = with_database(server_url, name)
+    url = database.with_database(server_url, name)
     await asyncio.to_thread(run_migrations, url)
     connection = await database.connect(url)
     try:

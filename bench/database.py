@@ -15,7 +15,7 @@ import asyncpg
 import psutil
 from sqlalchemy.engine import make_url
 
-from app.db.engine import connect_kwargs, with_database
+from tests.database import connect_kwargs, with_database
 
 BENCH_DIR = Path(__file__).resolve().parent
 DATA_DIR = BENCH_DIR / ".data"

@@ -1,7 +1,8 @@
 """The suite's PostgreSQL: TEST_DATABASE_URL, or an embedded pgserver in a temporary folder.
 
 Each pytest session creates its own uniquely named database and migrates it with Alembic, so
-parallel runs never share state, and drops it at the end.
+parallel runs never share state, and drops it at the end. The URL helpers here serve the tools
+that talk to PostgreSQL beside the service's engine: the suite, and the bench (`bench.database`).
 """
 
 from __future__ import annotations
@@ -15,10 +16,30 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from app.db.engine import async_url, connect_kwargs, with_database
+from app.db.engine import async_url
 from app.settings import Settings
 
 _embedded: list[Any] = []
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server, another database (an asyncpg URL)."""
+    return make_url(async_url(url)).set(database=name).render_as_string(hide_password=False)
+
+
+def connect_kwargs(url: str) -> dict[str, Any]:
+    """`asyncpg.connect()` arguments for a URL (TCP, or a socket directory in `?host=`)."""
+    parsed = make_url(url)
+    kwargs: dict[str, Any] = {
+        "user": parsed.username or "postgres",
+        "password": parsed.password,
+        "database": parsed.database or "postgres",
+    }
+    host = parsed.query.get("host") or parsed.host or "127.0.0.1"
+    kwargs["host"] = host if isinstance(host, str) else host[0]
+    if parsed.port:
+        kwargs["port"] = parsed.port
+    return kwargs
 
 
 def server_url() -> str:

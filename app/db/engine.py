@@ -1,5 +1,5 @@
-"""The engine (pool sizing, cheap liveness pings, pool metrics), sessionmakers and the URL
-helpers the tools beside the engine (tests, bench) share."""
+"""The engine (pool sizing, cheap liveness pings, pool metrics), sessionmakers, and the one URL
+rule: whatever PostgreSQL URL is given, talk asyncpg."""
 
 from __future__ import annotations
 
@@ -26,27 +26,6 @@ def async_url(url: str) -> str:
     if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg2", "postgresql+psycopg"):
         parsed = parsed.set(drivername="postgresql+asyncpg")
     return parsed.render_as_string(hide_password=False)
-
-
-def with_database(url: str, name: str) -> str:
-    """The same server, another database (an asyncpg URL)."""
-    return make_url(async_url(url)).set(database=name).render_as_string(hide_password=False)
-
-
-def connect_kwargs(url: str) -> dict[str, Any]:
-    """`asyncpg.connect()` arguments for a URL (TCP, or a socket directory in `?host=`): for
-    the tools that talk to PostgreSQL beside the engine (the test suite, the bench)."""
-    parsed = make_url(url)
-    kwargs: dict[str, Any] = {
-        "user": parsed.username or "postgres",
-        "password": parsed.password,
-        "database": parsed.database or "postgres",
-    }
-    host = parsed.query.get("host") or parsed.host or "127.0.0.1"
-    kwargs["host"] = host if isinstance(host, str) else host[0]
-    if parsed.port:
-        kwargs["port"] = parsed.port
-    return kwargs
 
 
 # Pessimistic disconnect handling, made cheap. SQLAlchemy's `pool_pre_ping` costs three round
