@@ -1,5 +1,6 @@
 """The house rules of `app/` that a reviewer would otherwise check by eye (issue 17): only the
-database layer commits, no module over 300 lines, every module opens with a docstring."""
+database layer commits, no module over 300 lines, every module opens with a docstring, and the
+README's Layout section names every part of `app/`."""
 
 from __future__ import annotations
 
@@ -73,3 +74,17 @@ def test_every_module_opens_with_a_docstring() -> None:
     assert missing == [], "modules without a docstring saying what lives there: " + ", ".join(
         missing
     )
+
+
+def test_the_readme_layout_shows_every_top_level_entry() -> None:
+    readme = (APP.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Layout\n", 1)[1].split("\n```\n", 2)[1]
+    shown = {line.split()[0] for line in section.splitlines() if line.startswith("  ")}
+    entries = {
+        f"{path.name}/" if path.is_dir() else path.name
+        for path in APP.iterdir()
+        if path.name not in ("__init__.py", "__pycache__")
+        and (path.suffix == ".py" or (path / "__init__.py").exists())
+    }
+    assert "cli/" in entries
+    assert entries - shown == set(), "README's Layout section misses these parts of app/"
