@@ -24,15 +24,20 @@ def name(path: Path) -> str:
     return str(path.relative_to(APP.parent))
 
 
+# `begin()` opens a transaction that commits as its block ends: a commit by another name.
+TRANSACTION_CALLS = ("commit", "begin")
+
+
 def commit_calls(path: Path) -> list[int]:
-    """Lines calling `<anything>.commit(…)`; comments and docstrings do not count."""
+    """Lines calling `<anything>.commit(…)` or `.begin(…)`; comments and docstrings do not
+    count."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     return sorted(
         node.lineno
         for node in ast.walk(tree)
         if isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)
-        and node.func.attr == "commit"
+        and node.func.attr in TRANSACTION_CALLS
     )
 
 
@@ -45,9 +50,8 @@ def test_only_the_database_layer_commits() -> None:
         if not path.is_relative_to(DATABASE_LAYER)
         for line in commit_calls(path)
     ]
-    assert offenders == [], "commit() outside app/db/ (use app.db.session's helpers): " + (
-        ", ".join(offenders)
-    )
+    where = ", ".join(offenders)
+    assert offenders == [], f"commit() or begin() outside app/db/ (use app.db.session): {where}"
 
 
 def test_the_commit_check_sees_a_commit() -> None:
