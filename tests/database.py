@@ -74,16 +74,12 @@ async def drop_database(server: str, database_url: str) -> None:
         await connection.close()
 
 
-def alembic_config(database_url: str) -> Any:
-    """The packaged migrations (app/db/migrations), configured as `llma migrate` does."""
-    from app.db.migrate import alembic_config as packaged
-
-    return packaged(database_url)
-
-
 async def alembic(database_url: str, action: str, *args: Any) -> None:
-    """Run an Alembic command in a thread (its env.py runs its own event loop)."""
+    """Run an Alembic command on the packaged migrations, configured as `llma migrate` does, in
+    a thread (its env.py runs its own event loop)."""
     from alembic import command
+
+    from app.db.migrate import alembic_config
 
     config = alembic_config(database_url)
     await asyncio.to_thread(getattr(command, action), config, *args)
