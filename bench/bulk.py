@@ -333,10 +333,9 @@ async def standalone(database_url: str | None, workers: int, rows: int = ROWS) -
             await connection.execute(f'CREATE DATABASE "{name}"')
     finally:
         await connection.close()
-    from app.cli import run_migrations
-    from app.db.engine import with_database
+    from app.cli.database import run_migrations
 
-    url = with_database(server_url, name)
+    url = database.with_database(server_url, name)
     await asyncio.to_thread(run_migrations, url)
     connection = await database.connect(url)
     try:

@@ -15,7 +15,8 @@ import asyncpg
 import psutil
 from sqlalchemy.engine import make_url
 
-from app.db.engine import connect_kwargs, with_database
+from app.db.engine import connect_kwargs
+from tests.database import with_database
 
 BENCH_DIR = Path(__file__).resolve().parent
 DATA_DIR = BENCH_DIR / ".data"
@@ -55,7 +56,7 @@ async def ensure_database(server: str) -> str:
     finally:
         await connection.close()
     url = with_database(server, DATABASE_NAME)
-    from app.cli import run_migrations
+    from app.cli.database import run_migrations
 
     await asyncio.to_thread(run_migrations, url)
     return url

@@ -47,8 +47,8 @@ async def _fresh_database(server: str) -> str:
         await connection.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
     finally:
         await connection.close()
-    from app.cli import run_migrations
-    from app.db.engine import with_database
+    from app.cli.database import run_migrations
+    from tests.database import with_database
 
     url = with_database(server, DATABASE_NAME)
     await asyncio.to_thread(run_migrations, url)

@@ -14,7 +14,7 @@ import argparse
 
 import uvicorn
 
-from app.cli import WORKER_HEALTHCHECK_SECONDS
+from app.cli.serve import WORKER_HEALTHCHECK_SECONDS
 from app.settings import get_settings
 from app.web.serving import uvicorn_options
 

@@ -1,7 +1,8 @@
 """The suite's PostgreSQL: TEST_DATABASE_URL, or an embedded pgserver in a temporary folder.
 
 Each pytest session creates its own uniquely named database and migrates it with Alembic, so
-parallel runs never share state, and drops it at the end.
+parallel runs never share state, and drops it at the end. The URL helpers here serve the tools
+that talk to PostgreSQL beside the service's engine: the suite, and the bench (`bench.database`).
 """
 
 from __future__ import annotations
@@ -15,10 +16,15 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from app.db.engine import async_url, connect_kwargs, with_database
+from app.db.engine import async_url, connect_kwargs
 from app.settings import Settings
 
 _embedded: list[Any] = []
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server, another database (an asyncpg URL)."""
+    return make_url(async_url(url)).set(database=name).render_as_string(hide_password=False)
 
 
 def server_url() -> str:
@@ -53,16 +59,12 @@ async def drop_database(server: str, database_url: str) -> None:
         await connection.close()
 
 
-def alembic_config(database_url: str) -> Any:
-    """The packaged migrations (app/db/migrations), configured as `llma migrate` does."""
-    from app.db.migrate import alembic_config as packaged
-
-    return packaged(database_url)
-
-
 async def alembic(database_url: str, action: str, *args: Any) -> None:
-    """Run an Alembic command in a thread (its env.py runs its own event loop)."""
+    """Run an Alembic command on the packaged migrations, configured as `llma migrate` does, in
+    a thread (its env.py runs its own event loop)."""
     from alembic import command
+
+    from app.db.migrate import alembic_config
 
     config = alembic_config(database_url)
     await asyncio.to_thread(getattr(command, action), config, *args)

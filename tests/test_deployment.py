@@ -26,7 +26,8 @@ import yaml
 from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
 
-from app.cli import CommandError, build_parser, check_serve_settings
+from app.cli import CommandError, build_parser
+from app.cli.serve import check_serve_settings
 from app.settings import Settings
 from tests import database
 from tests.reliability.harness import free_port

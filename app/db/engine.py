@@ -1,5 +1,5 @@
-"""The engine (pool sizing, cheap liveness pings, pool metrics), sessionmakers and the URL
-helpers the tools beside the engine (tests, bench) share."""
+"""The engine (pool sizing, cheap liveness pings, pool metrics), sessionmakers, and the one URL
+rule: whatever PostgreSQL URL is given, talk asyncpg."""
 
 from __future__ import annotations
 
@@ -28,14 +28,9 @@ def async_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def with_database(url: str, name: str) -> str:
-    """The same server, another database (an asyncpg URL)."""
-    return make_url(async_url(url)).set(database=name).render_as_string(hide_password=False)
-
-
 def connect_kwargs(url: str) -> dict[str, Any]:
     """`asyncpg.connect()` arguments for a URL (TCP, or a socket directory in `?host=`): for
-    the tools that talk to PostgreSQL beside the engine (the test suite, the bench)."""
+    connections beside the engine (the job queue's listener, tests, the bench)."""
     parsed = make_url(url)
     kwargs: dict[str, Any] = {
         "user": parsed.username or "postgres",

@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.cli import prepare_metrics_dir
+from app.cli.serve import prepare_metrics_dir
 from app.db.engine import create_engine
 from tests import database
 from tests.reliability.harness import serving

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.reliability
 
 PROVIDER_TIMEOUT = 1.5
 SUMMARY_TIMEOUT = 8.0
-POOL_SIZE = 20  # app/db.py: pool_size 20, no overflow
+POOL_SIZE = 20  # app/db/engine.py: pool_size 20, no overflow
 READ_WITHIN = 1.5  # seconds for one of B's reads, under A's flood
 
 
