@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError, field_validator
 
-from app.evaluations.schemas import verdict_of
+from app.evaluations.rules import verdict_of
 from app.models import EvaluationRun
 from app.summary.schemas import Frequency
 

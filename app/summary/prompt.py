@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from app.evaluations.schemas import verdict_of
+from app.evaluations.rules import verdict_of
 from app.models import Evaluation, EvaluationRun
 
 # The whole prompt (system + user) stays under this many estimated tokens: it fits every
