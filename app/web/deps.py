@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.crypto import SecretBox
+from app.providers.limits import TeamSlots
 from app.settings import Settings
 
 
@@ -38,3 +39,11 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SecretBoxDep = Annotated[SecretBox, Depends(get_secret_box)]
 HttpClientDep = Annotated[httpx.AsyncClient, Depends(get_http_client)]
 SessionmakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessionmaker)]
+
+
+def get_provider_slots(request: Request) -> TeamSlots:
+    slots: TeamSlots = request.app.state.provider_slots
+    return slots
+
+
+ProviderSlotsDep = Annotated[TeamSlots, Depends(get_provider_slots)]
