@@ -53,9 +53,7 @@ class EvaluationService:
             )
         return key.name
 
-    async def create(
-        self, body: EvaluationCreate, user_id: int
-    ) -> tuple[Evaluation, str | None]:
+    async def create(self, body: EvaluationCreate, user_id: int) -> tuple[Evaluation, str | None]:
         """The new evaluation and its key's name."""
         configuration = body.model_configuration
         key_name = None if configuration is None else await self._checked_key_name(configuration)

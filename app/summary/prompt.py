@@ -112,7 +112,9 @@ def _run_line(run: EvaluationRun, reasoning: str) -> str:
     return json.dumps(line, ensure_ascii=False)
 
 
-def build_prompt(evaluation: Evaluation, runs: Sequence[EvaluationRun], run_filter: RunFilter) -> Prompt:
+def build_prompt(
+    evaluation: Evaluation, runs: Sequence[EvaluationRun], run_filter: RunFilter
+) -> Prompt:
     system = SYSTEM.format(goal=GOALS[run_filter])
     counts = dict.fromkeys(LABELS.values(), 0)
     for run in runs:

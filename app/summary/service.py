@@ -123,7 +123,9 @@ def _refusing_throttle(windows: Sequence[store.WindowCount], limits: dict[str, i
     return THROTTLE_NAMES.get(longest.bucket, longest.bucket)
 
 
-def cache_key(evaluation_id: uuid.UUID, run_filter: RunFilter, runs: Sequence[EvaluationRun]) -> str:
+def cache_key(
+    evaluation_id: uuid.UUID, run_filter: RunFilter, runs: Sequence[EvaluationRun]
+) -> str:
     """Digest of what was analysed: new runs (or changed verdicts) give a new key."""
     digest = hashlib.sha256(f"{CACHE_VERSION}|{evaluation_id}|{run_filter}".encode())
     for line in sorted(f"{run.id}:{verdict_of(run.result, run.applicable)}" for run in runs):

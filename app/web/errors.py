@@ -14,6 +14,7 @@ APIError                      {"type", "code", "detail", "attr"} with a status
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
@@ -383,12 +384,14 @@ async def _os_error(request: Request, exc: Exception) -> Response:
 ERROR_KEY_PATH = re.compile(
     r"^/api/(?:environments|projects)/[^/]+/llm_analytics/evaluation_summary/?$"
 )
-Handler = Callable[[Request, Exception], Awaitable[Response]]
+Handler = Callable[[Request, Any], Response | Awaitable[Response]]
 
 
 def _with_error_key(handler: Handler) -> Handler:
     async def handle(request: Request, exc: Exception) -> Response:
-        response = await handler(request, exc)
+        response = handler(request, exc)
+        if inspect.isawaitable(response):
+            response = await response
         if request.scope["type"] != "http" or not ERROR_KEY_PATH.match(request.url.path):
             return response
         if response.media_type != JSONResponse.media_type:
