@@ -121,8 +121,9 @@ class SummaryCache:
 
 class SummaryLeases:
     """Single flight per cache key through a committed row (SPEC §5.8: concurrent identical
-    requests make one provider call). Each method is one statement in a short transaction the
-    caller commits at once; nobody holds a connection while the lease is held."""
+    requests make one provider call). Each method is one statement, which the service runs in a
+    short transaction of its own (`app.db.session.transaction`): nobody holds a connection
+    while the lease is held."""
 
     def __init__(self, session: AsyncSession, team_id: int) -> None:
         self.session = session
