@@ -1,9 +1,10 @@
 """Summary rules: admission, runs → cache → key → one provider call per cache key → response.
 
 Transactions, all through `app.db.session`, in order:
-1. `admit` ends the request's transaction (authentication's reads), then counts the request in
-   a `transaction` of its own: committed at once, so the count sticks whatever happens next; a
-   throttled request raises inside it, which rolls its count back.
+1. Admission (`app.summary.admission`) ends the request's transaction (authentication's
+   reads), then counts the request in a `transaction` of its own: committed at once, so the
+   count sticks whatever happens next; a throttled request raises inside it, which rolls its
+   count back.
 2. The evaluation, its runs, the cache and the team's key are read in the request's session; a
    cache hit is answered from there. Otherwise `end_transaction` commits and gives the
    connection back before the slow part.
@@ -35,7 +36,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import metrics
-from app.auth.dependencies import LLMAnalyticsWrite, TeamContext
+from app.auth.dependencies import TeamContext
 from app.crypto import DecryptionError, SecretBox
 from app.db.session import SessionDep, end_transaction, transaction
 from app.evaluations.repository import EvaluationRepository
@@ -48,6 +49,7 @@ from app.providers.limits import TeamSlots
 from app.providers.registry import credentials_for
 from app.settings import Settings
 from app.summary import repository as store
+from app.summary.admission import admitted
 from app.summary.answer import shape_summary
 from app.summary.llm import ask_for_summary, timed_out
 from app.summary.prompt import Prompt, build_prompt
@@ -59,13 +61,10 @@ from app.web.deps import (
     SessionmakerDep,
     SettingsDep,
 )
-from app.web.errors import NotFound, PermissionDenied, Throttled, ValidationFailed
+from app.web.errors import NotFound, ValidationFailed
 
 logger = logging.getLogger("app.summary")
 
-AI_NOT_APPROVED = (
-    "AI data processing must be approved by your organization before using summarization"
-)
 NO_RUNS = "No evaluation runs found for the specified criteria"
 NO_KEY = (
     "No LLM provider key is available: add a provider key and make it the team's active key "
@@ -85,42 +84,6 @@ POLL_MAX_SECONDS = 1.0
 # A lease outlives its holder's deadline by this much, then anyone may take it over.
 LEASE_GRACE_SECONDS = 2.0
 CACHE_VERSION = "v1"  # bump when the prompt or response shape changes: old entries then miss
-
-
-async def admit(
-    session: AsyncSession,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    settings: Settings,
-    context: TeamContext,
-) -> None:
-    """Count the request against the team's throttles (429), then check AI approval (403)."""
-    # Authentication is done: its connection goes back before the count takes one.
-    await end_transaction(session)
-    limits = {
-        "minute": settings.summary_throttle_burst,
-        "hour": settings.summary_throttle_sustained,
-        "day": settings.summary_throttle_daily,
-    }
-    # Committed on leaving, so the count sticks even when the request fails later (SPEC §5.8);
-    # a refused request raises inside and is not counted.
-    async with transaction(sessionmaker) as counting:
-        windows = await store.count_request(counting, context.team_id)
-        wait = store.retry_after(windows, limits)
-        if wait is not None:
-            metrics.THROTTLED.labels(_refusing_throttle(windows, limits)).inc()
-            raise Throttled(wait)
-    if not context.ai_data_processing_approved:
-        raise PermissionDenied(AI_NOT_APPROVED)
-
-
-THROTTLE_NAMES = {"minute": "burst", "hour": "sustained", "day": "daily"}
-
-
-def _refusing_throttle(windows: Sequence[store.WindowCount], limits: dict[str, int]) -> str:
-    """The exceeded window that lasts longest (the one Retry-After waits for), by setting name."""
-    exceeded = [w for w in windows if w.count > limits[w.bucket]]
-    longest = max(exceeded, key=lambda w: w.seconds_left)
-    return THROTTLE_NAMES.get(longest.bucket, longest.bucket)
 
 
 def cache_key(
@@ -275,17 +238,6 @@ class SummaryService:
                 await store.SummaryLeases(session, self.team_id).release(key, holder)
         except (SQLAlchemyError, OSError):
             logger.warning("summary lease left to expire", extra={"team_id": self.team_id})
-
-
-async def admitted(
-    context: LLMAnalyticsWrite,
-    session: SessionDep,
-    sessionmaker: SessionmakerDep,
-    settings: SettingsDep,
-) -> TeamContext:
-    """The caller, once counted against the throttles and checked for AI approval."""
-    await admit(session, sessionmaker, settings, context)
-    return context
 
 
 def summary_service(
