@@ -1,4 +1,4 @@
-"""Summary rules: admission, runs → cache → key → one provider call per cache key → response.
+"""Summary rules: runs → cache → key → one provider call per cache key → response.
 
 Transactions, all through `app.db.session`, in order:
 1. Admission (`app.summary.admission`) ends the request's transaction (authentication's
@@ -8,11 +8,11 @@ Transactions, all through `app.db.session`, in order:
 2. The evaluation, its runs, the cache and the team's key are read in the request's session; a
    cache hit is answered from there. Otherwise `end_transaction` commits and gives the
    connection back before the slow part.
-3. One request per cache key takes a lease row, each poll or take a short `transaction`, and
-   calls the provider holding no pooled connection; it then caches the summary and drops the
-   lease in one `transaction` (or only drops the lease when the call failed). Identical
-   requests poll cache and lease with short transactions and jittered backoff until the summary
-   appears or their deadline passes.
+3. One request per cache key takes a lease row and calls the provider holding no pooled
+   connection, then caches the summary and drops the lease in one `transaction` (only drops the
+   lease when the call failed). Identical requests poll cache and lease with jittered backoff
+   until the summary appears or their deadline passes. Every take and poll is a short
+   `transaction` of its own.
 4. Bookkeeping (the key's `last_used_at`, the trial count) runs in the request's session again
    and is committed with the request, before the response is sent.
 """
