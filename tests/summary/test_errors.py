@@ -16,7 +16,7 @@ from app.models import LLMProviderKey, SummaryCacheEntry
 from app.web.errors import install_error_handlers
 from tests.evaluations.helpers import add_provider_key, create_evaluation, evaluations_url
 from tests.factories import Identity, add_key, bearer, make_identity
-from tests.summary.conftest import Seeded, seed_runs, summary_url
+from tests.summary.conftest import Seeded, seed_runs, summary_url, with_settings
 from tests.summary.fake_llm import FakeLLM, answer
 
 
@@ -209,10 +209,10 @@ async def test_timeout_is_504_without_retry(
     assert len(fake_llm.calls) == 1
 
 
+@with_settings(summary_timeout_seconds=0.3)
 async def test_whole_request_stays_within_the_summary_timeout(
-    app: Any, api: httpx.AsyncClient, team_key: LLMProviderKey, seeded: Seeded, fake_llm: FakeLLM
+    api: httpx.AsyncClient, team_key: LLMProviderKey, seeded: Seeded, fake_llm: FakeLLM
 ) -> None:
-    app.state.settings = app.state.settings.model_copy(update={"summary_timeout_seconds": 0.3})
     fake_llm.delay = 60.0
     started = time.monotonic()
     response = await api.post(seeded.url, json={"evaluation_id": seeded.evaluation_id})
