@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, UnaryExpression, and_, func, or_, select
@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from app.db.base import utcnow, uuid7
-from app.evaluations.schemas import RunFilter, RunIn
-from app.models import Evaluation, EvaluationRun, LLMProviderKey
+from app.evaluations.rules import RunFilter
+from app.evaluations.schemas import RunIn
+from app.models import Evaluation, EvaluationRun, LLMProviderKey, User
 
 ORDERINGS: dict[str, UnaryExpression[Any]] = {
     "created_at": Evaluation.created_at.asc(),
@@ -35,7 +36,7 @@ class EvaluationFilters:
 
 
 def verdict_clause(verdict: RunFilter) -> ColumnElement[bool] | None:
-    """SQL for SPEC §5.7's pass/fail/N/A rules (None for `all`)."""
+    """SQL for `rules.verdict_of` (SPEC §5.7's pass/fail/N/A), None for `all`."""
     run = EvaluationRun
     applicable = run.applicable.is_not(False)
     if verdict == "pass":
@@ -45,29 +46,6 @@ def verdict_clause(verdict: RunFilter) -> ColumnElement[bool] | None:
     if verdict == "na":
         return or_(run.applicable.is_(False), run.result.is_(None))
     return None
-
-
-@dataclass
-class RunOutcome:
-    """What became of a batch: runs stored, runs already stored as sent, runs whose id is
-    stored with other content (kept as stored, reported by id)."""
-
-    created: int = 0
-    duplicates: int = 0
-    conflicts: int = 0
-    conflict_ids: list[uuid.UUID] = field(default_factory=list)
-
-
-def _same_run(sent: RunIn, stored: EvaluationRun) -> bool:
-    """A re-sent run matches what is stored; an omitted timestamp matches any."""
-    return (
-        sent.generation_id == stored.generation_id
-        and sent.trace_id == stored.trace_id
-        and sent.result == stored.result
-        and sent.applicable == stored.applicable
-        and sent.reasoning == stored.reasoning
-        and (sent.timestamp is None or sent.timestamp == stored.timestamp)
-    )
 
 
 class EvaluationRepository:
@@ -138,18 +116,29 @@ class EvaluationRepository:
         )
 
     async def add(self, evaluation: Evaluation) -> None:
+        """Store a new evaluation of the team, its author loaded for the response."""
         evaluation.team_id = self.team_id
+        if evaluation.created_by_id is not None:
+            evaluation.created_by = await self.session.get(User, evaluation.created_by_id)
         self.session.add(evaluation)
         await self.session.flush()
 
-    async def flush(self) -> None:
+    async def update(self, evaluation: Evaluation, values: dict[str, Any]) -> None:
+        """Write these column values of one of the team's evaluations (`updated_at` moves)."""
+        for name, value in values.items():
+            setattr(evaluation, name, value)
         await self.session.flush()
 
     # --- runs ---------------------------------------------------------------------------------
 
-    async def insert_runs(self, evaluation_id: uuid.UUID, runs: Sequence[RunIn]) -> RunOutcome:
-        """Insert a batch in one statement; ids already stored in this evaluation are skipped
-        and sorted into duplicates (the same run again) and conflicts (other content)."""
+    async def insert_runs(
+        self, evaluation_id: uuid.UUID, runs: Sequence[RunIn]
+    ) -> tuple[list[uuid.UUID], set[uuid.UUID]]:
+        """Insert a batch in one statement; ids already stored in this evaluation are skipped.
+
+        Returns the id of each run, in order (a new UUIDv7 where none was sent), and the ids
+        this statement stored.
+        """
         now = utcnow()
         ids = [run.id or uuid7() for run in runs]
         rows = [
@@ -182,34 +171,20 @@ class EvaluationRepository:
             )
             .returning(EvaluationRun.id)
         )
-        created = set((await self.session.execute(statement)).scalars())
-        outcome = RunOutcome(created=len(created))
-        skipped: list[tuple[RunIn, uuid.UUID]] = []
-        for run, run_id in zip(runs, ids, strict=True):
-            if run_id in created:
-                created.discard(run_id)  # a later run with this id was skipped
-            else:
-                skipped.append((run, run_id))
-        if not skipped:
-            return outcome
-        stored = {
-            run.id: run
-            for run in await self.session.scalars(
-                select(EvaluationRun).where(
-                    EvaluationRun.team_id == self.team_id,
-                    EvaluationRun.evaluation_id == evaluation_id,
-                    EvaluationRun.id.in_({run_id for _, run_id in skipped}),
-                )
+        return ids, set((await self.session.execute(statement)).scalars())
+
+    async def runs_by_id(
+        self, evaluation_id: uuid.UUID, ids: set[uuid.UUID]
+    ) -> dict[uuid.UUID, EvaluationRun]:
+        """The evaluation's stored runs with these ids."""
+        runs = await self.session.scalars(
+            select(EvaluationRun).where(
+                EvaluationRun.team_id == self.team_id,
+                EvaluationRun.evaluation_id == evaluation_id,
+                EvaluationRun.id.in_(ids),
             )
-        }
-        for run, run_id in skipped:
-            if _same_run(run, stored[run_id]):
-                outcome.duplicates += 1
-            else:
-                outcome.conflicts += 1
-                if run_id not in outcome.conflict_ids:
-                    outcome.conflict_ids.append(run_id)
-        return outcome
+        )
+        return {run.id: run for run in runs}
 
     def _runs(self, evaluation_id: uuid.UUID, verdict: RunFilter) -> list[ColumnElement[bool]]:
         conditions = [

@@ -6,24 +6,22 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import Query, Request
-from pydantic import BaseModel
 
 from app.auth import dependencies as auth
 from app.db.session import SessionDep
 from app.evaluations.repository import ORDERINGS, EvaluationFilters, EvaluationRepository
+from app.evaluations.rules import RUN_FILTER_CHOICES, RunFilter
 from app.evaluations.schemas import (
     EvaluationCreate,
     EvaluationRead,
     EvaluationUpdate,
-    ModelConfigurationIn,
     RunBatch,
     RunBatchResult,
-    RunFilter,
     RunRead,
     evaluation_read,
     run_read,
 )
-from app.models import Evaluation, User
+from app.evaluations.service import EvaluationServiceDep
 from app.web.errors import NotFound, ValidationFailed, error_responses
 from app.web.pagination import Page, Pagination, page
 from app.web.routing import api_router, method_not_allowed
@@ -75,25 +73,6 @@ def _filters(
     )
 
 
-async def _checked_key_name(
-    repo: EvaluationRepository, configuration: ModelConfigurationIn
-) -> str | None:
-    """A referenced key must be one of the team's keys, for the configured provider."""
-    if configuration.provider_key_id is None:
-        return None
-    key = await repo.provider_key(configuration.provider_key_id)
-    attr = "model_configuration.provider_key_id"
-    if key is None:
-        raise ValidationFailed("Provider key not found.", code="invalid", attr=attr)
-    if key.provider != configuration.provider:
-        raise ValidationFailed(
-            f"Provider key is a '{key.provider}' key, not '{configuration.provider}'.",
-            code="invalid",
-            attr=attr,
-        )
-    return key.name
-
-
 @router.get("/", response_model=Page[EvaluationRead], responses=error_responses(400, 401, 403, 404))
 async def list_evaluations(
     context: auth.EvaluationRead,
@@ -124,31 +103,10 @@ async def list_evaluations(
     responses=error_responses(400, 401, 403, 404, 415),
 )
 async def create_evaluation(
-    context: auth.EvaluationWrite, session: SessionDep, body: EvaluationCreate
+    context: auth.EvaluationWrite, service: EvaluationServiceDep, body: EvaluationCreate
 ) -> EvaluationRead:
     """Create an LLM-judge evaluation. Scope `evaluation:write`."""
-    repo = EvaluationRepository(session, context.team_id)
-    configuration = body.model_configuration
-    key_name = None if configuration is None else await _checked_key_name(repo, configuration)
-    evaluation = Evaluation(
-        name=body.name,
-        description=body.description,
-        enabled=body.enabled,
-        evaluation_type=body.evaluation_type,
-        evaluation_config=body.evaluation_config.model_dump(),
-        output_type=body.output_type,
-        output_config=body.output_config.model_dump(),
-        conditions=body.conditions,
-        model_configuration=None
-        if configuration is None
-        else configuration.model_dump(mode="json"),
-        model_provider_key_id=None if configuration is None else configuration.provider_key_id,
-        deleted=body.deleted,
-        created_by_id=context.user_id,
-        created_by=await session.get(User, context.user_id),
-    )
-    await repo.add(evaluation)
-    return evaluation_read(evaluation, key_name)
+    return evaluation_read(*await service.create(body, context.user_id))
 
 
 @router.get(ID_PATH, response_model=EvaluationRead, responses=error_responses(401, 403, 404))
@@ -164,36 +122,13 @@ async def retrieve_evaluation(
 
 @router.patch(ID_PATH, response_model=EvaluationRead, responses=error_responses(400, 401, 403, 404))
 async def update_evaluation(
-    context: auth.EvaluationWrite, session: SessionDep, id: str, body: EvaluationUpdate
+    context: auth.EvaluationWrite, service: EvaluationServiceDep, id: str, body: EvaluationUpdate
 ) -> EvaluationRead:
     """Update the fields sent; `{"deleted": true}` soft-deletes, `false` restores.
 
     Scope `evaluation:write`.
     """
-    repo = EvaluationRepository(session, context.team_id)
-    evaluation_id = _parse_uuid(id)
-    found = await repo.get(evaluation_id, include_deleted=True)
-    if found is None:
-        raise NotFound()
-    evaluation, _ = found
-    for field in body.model_fields_set - {"model_configuration"}:
-        value = getattr(body, field)
-        # Nested configs are stored whole, their defaults included ({} → {"allows_na": false}).
-        setattr(evaluation, field, value.model_dump() if isinstance(value, BaseModel) else value)
-    if "model_configuration" in body.model_fields_set:
-        configuration = body.model_configuration
-        if configuration is not None:
-            await _checked_key_name(repo, configuration)
-        evaluation.model_configuration = (
-            None if configuration is None else configuration.model_dump(mode="json")
-        )
-        evaluation.model_provider_key_id = (
-            None if configuration is None else configuration.provider_key_id
-        )
-    await repo.flush()
-    refreshed = await repo.get(evaluation_id, include_deleted=True)
-    assert refreshed is not None
-    return evaluation_read(*refreshed)
+    return evaluation_read(*await service.update(_parse_uuid(id), body))
 
 
 method_not_allowed(
@@ -216,13 +151,6 @@ method_not_allowed(
 # --- runs ------------------------------------------------------------------------------------
 
 
-async def _live_evaluation(repo: EvaluationRepository, raw_id: str) -> Evaluation:
-    evaluation = await repo.live(_parse_uuid(raw_id))
-    if evaluation is None:
-        raise NotFound()
-    return evaluation
-
-
 @router.post(
     RUNS_PATH,
     status_code=201,
@@ -231,7 +159,7 @@ async def _live_evaluation(repo: EvaluationRepository, raw_id: str) -> Evaluatio
     tags=[RUNS_TAG],
 )
 async def create_evaluation_runs(
-    context: auth.EvaluationWrite, session: SessionDep, id: str, body: RunBatch
+    context: auth.EvaluationWrite, service: EvaluationServiceDep, id: str, body: RunBatch
 ) -> RunBatchResult:
     """Record up to 1000 runs, all or nothing (a bad run refuses the batch).
 
@@ -240,19 +168,7 @@ async def create_evaluation_runs(
     it is not stored, the stored run stays, and its id is listed in `conflict_ids`.
     Scope `evaluation:write`.
     """
-    repo = EvaluationRepository(session, context.team_id)
-    evaluation = await _live_evaluation(repo, id)
-    if not (evaluation.output_config or {}).get("allows_na", False):
-        for index, run in enumerate(body.runs):
-            if run.verdict == "na":
-                field = "applicable" if run.applicable is False else "result"
-                raise ValidationFailed(
-                    "This evaluation does not allow N/A results "
-                    "(its output_config.allows_na is false).",
-                    code="invalid",
-                    attr=f"runs.{index}.{field}",
-                )
-    outcome = await repo.insert_runs(evaluation.id, body.runs)
+    outcome = await service.record_runs(_parse_uuid(id), body.runs)
     return RunBatchResult(
         created=outcome.created,
         duplicates=outcome.duplicates,
@@ -273,11 +189,13 @@ async def list_evaluation_runs(
     request: Request,
     id: str,
     pagination: Pagination,
-    filter: Annotated[RunFilter, Query(description="all, pass, fail or na.")] = "all",
+    filter: Annotated[RunFilter, Query(description=f"{RUN_FILTER_CHOICES}.")] = "all",
 ) -> dict[str, Any]:
     """The evaluation's runs, newest first (`timestamp` desc). Scope `evaluation:read`."""
     repo = EvaluationRepository(session, context.team_id)
-    evaluation = await _live_evaluation(repo, id)
+    evaluation = await repo.live(_parse_uuid(id))
+    if evaluation is None:
+        raise NotFound()
     count, runs = await repo.list_runs(evaluation.id, filter, pagination.limit, pagination.offset)
     return page(request, pagination, count, [run_read(run) for run in runs])
 

@@ -1,4 +1,5 @@
-"""Request and response bodies of evaluations and runs, shaped like PostHog's evaluation object."""
+"""Request and response bodies of evaluations and runs, shaped like PostHog's evaluation object,
+and their renderers (an evaluation or a run → its response body)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints, field_validator
 
 from app.auth.users import UserBasic
+from app.evaluations.rules import Verdict, evaluation_status, run_timestamp, verdict_of
 from app.models import Evaluation, EvaluationRun
 from app.providers.names import resolve_alias
 from app.settings import LLMProviderName
@@ -17,8 +19,6 @@ from app.web.schemas import APIModel, Timestamp
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=400)]
 ProviderField = Annotated[LLMProviderName, Field(description="LLM provider (`google` = `gemini`).")]
-Verdict = Literal["pass", "fail", "na"]
-RunFilter = Literal["all", "pass", "fail", "na"]
 MAX_RUNS_PER_BATCH = 1000
 
 
@@ -151,24 +151,7 @@ class RunIn(APIModel):
     reasoning: str
     timestamp: dt.datetime | None = Field(default=None, description="Defaults to ingestion time.")
 
-    @field_validator("timestamp")
-    @classmethod
-    def _utc(cls, value: dt.datetime | None) -> dt.datetime | None:
-        """In UTC (naive means UTC), which must still be a year from 1 to 9999."""
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=dt.UTC)
-        try:
-            return value.astimezone(dt.UTC)
-        except OverflowError:
-            raise APIErrorCarrier(
-                "Datetime is out of range: in UTC it must fall within the years 1 to 9999."
-            ) from None
-
-    @property
-    def verdict(self) -> Verdict:
-        return verdict_of(self.result, self.applicable)
+    _utc = field_validator("timestamp")(run_timestamp)
 
 
 class RunBatch(APIModel):
@@ -210,23 +193,10 @@ class RunRead(APIModel):
     created_at: Timestamp
 
 
-def verdict_of(result: bool | None, applicable: bool | None) -> Verdict:
-    """SPEC §5.7: N/A when not applicable or no result; otherwise the result decides."""
-    if applicable is False or result is None:
-        return "na"
-    return "pass" if result else "fail"
-
-
-def evaluation_status(evaluation: Evaluation) -> tuple[str, str | None]:
-    """`error` once the configured key is gone (the FK went NULL), else enabled → active."""
-    configured = (evaluation.model_configuration or {}).get("provider_key_id")
-    if configured and evaluation.model_provider_key_id is None:
-        return "error", "provider_key_deleted"
-    return ("active" if evaluation.enabled else "paused"), None
-
-
 def evaluation_read(evaluation: Evaluation, key_name: str | None) -> EvaluationRead:
-    status, reason = evaluation_status(evaluation)
+    status, reason = evaluation_status(
+        evaluation.model_configuration, evaluation.model_provider_key_id, evaluation.enabled
+    )
     configuration = evaluation.model_configuration
     return EvaluationRead.model_validate(
         {

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError, field_validator
 
-from app.evaluations.schemas import verdict_of
+from app.evaluations.rules import RunFilter, verdict_of
 from app.models import EvaluationRun
 from app.summary.schemas import Frequency
 
@@ -144,7 +144,7 @@ def statistics(runs: Sequence[EvaluationRun]) -> dict[str, int]:
 
 
 def shape_summary(
-    answer: ModelAnswer, runs: Sequence[EvaluationRun], run_filter: str
+    answer: ModelAnswer, runs: Sequence[EvaluationRun], run_filter: RunFilter
 ) -> dict[str, Any]:
     """The response: the model's prose, our numbers, and only citations we can vouch for."""
     ids_by_category: dict[str, set[str]] = {category: set() for category in CATEGORIES}

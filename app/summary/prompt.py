@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from app.evaluations.schemas import verdict_of
+from app.evaluations.rules import RunFilter, verdict_of
 from app.models import Evaluation, EvaluationRun
 
 # The whole prompt (system + user) stays under this many estimated tokens: it fits every
@@ -112,7 +112,9 @@ def _run_line(run: EvaluationRun, reasoning: str) -> str:
     return json.dumps(line, ensure_ascii=False)
 
 
-def build_prompt(evaluation: Evaluation, runs: Sequence[EvaluationRun], run_filter: str) -> Prompt:
+def build_prompt(
+    evaluation: Evaluation, runs: Sequence[EvaluationRun], run_filter: RunFilter
+) -> Prompt:
     system = SYSTEM.format(goal=GOALS[run_filter])
     counts = dict.fromkeys(LABELS.values(), 0)
     for run in runs:

@@ -7,7 +7,6 @@ on windows and expiry.
 from __future__ import annotations
 
 import datetime as dt
-import math
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -55,12 +54,6 @@ async def count_request(session: AsyncSession, team_id: int) -> list[WindowCount
     await session.execute(_DROP_ENDED, {"team_id": team_id})
     rows = await session.execute(_COUNT_HIT, {"team_id": team_id})
     return [WindowCount(row[0], int(row[1]), float(row[2])) for row in rows]
-
-
-def retry_after(windows: list[WindowCount], limits: dict[str, int]) -> int | None:
-    """Seconds until every exceeded window has ended, or None when all are within limits."""
-    exceeded = [w.seconds_left for w in windows if w.count > limits[w.bucket]]
-    return max(1, math.ceil(max(exceeded))) if exceeded else None
 
 
 class SummaryCache:
@@ -121,8 +114,9 @@ class SummaryCache:
 
 class SummaryLeases:
     """Single flight per cache key through a committed row (SPEC §5.8: concurrent identical
-    requests make one provider call). Each method is one statement in a short transaction the
-    caller commits at once; nobody holds a connection while the lease is held."""
+    requests make one provider call). Each method is one statement, which the service runs in a
+    short transaction of its own (`app.db.session.transaction`): nobody holds a connection
+    while the lease is held."""
 
     def __init__(self, session: AsyncSession, team_id: int) -> None:
         self.session = session

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, field_validator
 
+from app.evaluations.rules import RUN_FILTER_CHOICES, RunFilter
 from app.web.errors import APIErrorCarrier
 from app.web.schemas import APIModel
 
@@ -16,8 +17,8 @@ Frequency = Literal["common", "occasional", "rare"]
 
 class SummaryRequest(APIModel):
     evaluation_id: uuid.UUID = Field(description="The evaluation whose runs are summarised.")
-    filter: Literal["all", "pass", "fail", "na"] = Field(
-        default="all", description="Which runs to analyse: all, pass, fail or na."
+    filter: RunFilter = Field(
+        default="all", description=f"Which runs to analyse: {RUN_FILTER_CHOICES}."
     )
     generation_ids: (
         list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=400)]]

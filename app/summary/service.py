@@ -1,12 +1,20 @@
-"""Summary rules: admission, runs → cache → key → one provider call per cache key → response.
+"""Summary rules: runs → cache → key → one provider call per cache key → response.
 
-Transactions, in order: (1) the throttle count is committed at once, so it sticks whatever
-happens next; (2) reads happen in the request's session, whose transaction is then ended
-before the slow part; (3) one request per cache key takes a lease row (committed at once) and
-calls the provider holding no pooled connection, then caches the summary and drops the lease in
-one short transaction; identical requests poll cache and lease with short transactions and
-backoff until the summary appears or their deadline passes; (4) bookkeeping (key use, trial
-count) is committed with the request.
+Transactions, all through `app.db.session`, in order:
+1. Admission (`app.summary.admission`) ends the request's transaction (authentication's
+   reads), then counts the request in a `transaction` of its own: committed at once, so the
+   count sticks whatever happens next; a throttled request raises inside it, which rolls its
+   count back.
+2. The evaluation, its runs, the cache and the team's key are read in the request's session; a
+   cache hit is answered from there. Otherwise `end_transaction` commits and gives the
+   connection back before the slow part.
+3. One request per cache key takes a lease row and calls the provider holding no pooled
+   connection, then caches the summary and drops the lease in one `transaction` (only drops the
+   lease when the call failed). Identical requests poll cache and lease with jittered backoff
+   until the summary appears or their deadline passes. Every take and poll is a short
+   `transaction` of its own.
+4. Bookkeeping (the key's `last_used_at`, the trial count) runs in the request's session again
+   and is committed with the request, before the response is sent.
 """
 
 from __future__ import annotations
@@ -20,19 +28,20 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
-from fastapi import Request
+from fastapi import Depends
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import metrics
 from app.auth.dependencies import TeamContext
 from app.crypto import DecryptionError, SecretBox
+from app.db.session import SessionDep, end_transaction, transaction
 from app.evaluation_config.repository import EvaluationConfigRepository
 from app.evaluations.repository import EvaluationRepository
-from app.evaluations.schemas import verdict_of
+from app.evaluations.rules import RunFilter, verdict_of
 from app.models import EvaluationRun
 from app.provider_keys.repository import ProviderKeyRepository
 from app.provider_keys.service import credentials_for_key
@@ -41,17 +50,22 @@ from app.providers.limits import TeamSlots
 from app.providers.registry import credentials_for
 from app.settings import Settings
 from app.summary import repository as store
+from app.summary.admission import admitted
 from app.summary.answer import shape_summary
 from app.summary.llm import ask_for_summary, timed_out
 from app.summary.prompt import Prompt, build_prompt
 from app.summary.schemas import MAX_ANALYSED_RUNS, SummaryRequest
-from app.web.errors import NotFound, PermissionDenied, Throttled, ValidationFailed
+from app.web.deps import (
+    HttpClientDep,
+    ProviderSlotsDep,
+    SecretBoxDep,
+    SessionmakerDep,
+    SettingsDep,
+)
+from app.web.errors import NotFound, ValidationFailed
 
 logger = logging.getLogger("app.summary")
 
-AI_NOT_APPROVED = (
-    "AI data processing must be approved by your organization before using summarization"
-)
 NO_RUNS = "No evaluation runs found for the specified criteria"
 NO_KEY = (
     "No LLM provider key is available: add a provider key and make it the team's active key "
@@ -73,35 +87,9 @@ LEASE_GRACE_SECONDS = 2.0
 CACHE_VERSION = "v1"  # bump when the prompt or response shape changes: old entries then miss
 
 
-async def admit(session: AsyncSession, settings: Settings, context: TeamContext) -> None:
-    """Count the request against the team's throttles (429), then check AI approval (403)."""
-    windows = await store.count_request(session, context.team_id)
-    limits = {
-        "minute": settings.summary_throttle_burst,
-        "hour": settings.summary_throttle_sustained,
-        "day": settings.summary_throttle_daily,
-    }
-    wait = store.retry_after(windows, limits)
-    if wait is not None:
-        metrics.THROTTLED.labels(_refusing_throttle(windows, limits)).inc()
-        raise Throttled(wait)  # the request session rolls back: a refused request is not counted
-    # Committed now so the count sticks even when the request fails later (SPEC §5.8).
-    await session.commit()
-    if not context.ai_data_processing_approved:
-        raise PermissionDenied(AI_NOT_APPROVED)
-
-
-THROTTLE_NAMES = {"minute": "burst", "hour": "sustained", "day": "daily"}
-
-
-def _refusing_throttle(windows: Sequence[store.WindowCount], limits: dict[str, int]) -> str:
-    """The exceeded window that lasts longest (the one Retry-After waits for), by setting name."""
-    exceeded = [w for w in windows if w.count > limits[w.bucket]]
-    longest = max(exceeded, key=lambda w: w.seconds_left)
-    return THROTTLE_NAMES.get(longest.bucket, longest.bucket)
-
-
-def cache_key(evaluation_id: uuid.UUID, run_filter: str, runs: Sequence[EvaluationRun]) -> str:
+def cache_key(
+    evaluation_id: uuid.UUID, run_filter: RunFilter, runs: Sequence[EvaluationRun]
+) -> str:
     """Digest of what was analysed: new runs (or changed verdicts) give a new key."""
     digest = hashlib.sha256(f"{CACHE_VERSION}|{evaluation_id}|{run_filter}".encode())
     for line in sorted(f"{run.id}:{verdict_of(run.result, run.applicable)}" for run in runs):
@@ -119,28 +107,13 @@ class ChosenKey:
 
 @dataclass
 class SummaryService:
-    session: AsyncSession
-    sessionmaker: async_sessionmaker[AsyncSession]
+    session: AsyncSession  # the request's
+    sessionmaker: async_sessionmaker[AsyncSession]  # for the short transactions of its own
     settings: Settings
     box: SecretBox
     client: httpx.AsyncClient
     team_id: int
     slots: TeamSlots
-
-    @classmethod
-    def from_request(
-        cls, request: Request, session: AsyncSession, context: TeamContext
-    ) -> SummaryService:
-        state = request.app.state
-        return cls(
-            session,
-            state.sessionmaker,
-            state.settings,
-            state.secret_box,
-            state.http_client,
-            context.team_id,
-            state.provider_slots,
-        )
 
     async def summarize(self, body: SummaryRequest) -> dict[str, Any]:
         deadline = time.monotonic() + self.settings.summary_timeout_seconds
@@ -163,8 +136,8 @@ class SummaryService:
                 return cached
         chosen = await self._choose_key()
         prompt = build_prompt(evaluation, runs, body.filter)
-        # STYLE #12: no transaction stays open across the provider call.
-        await self.session.commit()
+        # STYLE #12: no transaction, and no pooled connection, across the provider call.
+        await end_transaction(self.session)
         summary, computed = await self._compute_once(key, body, chosen, prompt, runs, deadline)
         # Found after waiting for an identical request's computation: also a hit.
         metrics.SUMMARY_CACHE.labels("miss" if computed else "hit").inc()
@@ -220,7 +193,7 @@ class SummaryService:
         arrived: dt.datetime | None = None
         pause = POLL_FIRST_SECONDS
         while True:
-            async with self.sessionmaker() as session:
+            async with transaction(self.sessionmaker) as session:
                 cache = store.SummaryCache(session, self.team_id)
                 leases = store.SummaryLeases(session, self.team_id)
                 arrived = arrived or await cache.now()
@@ -233,7 +206,6 @@ class SummaryService:
                 cached = await cache.get(key, created_since=since)
                 if cached is not None and taken:
                     await leases.release(key, holder)
-                await session.commit()
             if cached is not None:
                 return cached, False
             if taken:
@@ -253,19 +225,32 @@ class SummaryService:
         except BaseException:
             await self._give_up_lease(key, holder)
             raise
-        async with self.sessionmaker() as session:
+        async with transaction(self.sessionmaker) as session:
             await store.SummaryCache(session, self.team_id).put(
                 key, summary, self.settings.summary_cache_ttl_seconds
             )
             await store.SummaryLeases(session, self.team_id).release(key, holder)
-            await session.commit()
         return summary, True
 
     async def _give_up_lease(self, key: str, holder: uuid.UUID) -> None:
         """Let a waiter compute at once; if this fails too, the lease simply expires."""
         try:
-            async with self.sessionmaker() as session:
+            async with transaction(self.sessionmaker) as session:
                 await store.SummaryLeases(session, self.team_id).release(key, holder)
-                await session.commit()
         except (SQLAlchemyError, OSError):
             logger.warning("summary lease left to expire", extra={"team_id": self.team_id})
+
+
+def summary_service(
+    context: Annotated[TeamContext, Depends(admitted)],
+    session: SessionDep,
+    sessionmaker: SessionmakerDep,
+    settings: SettingsDep,
+    box: SecretBoxDep,
+    client: HttpClientDep,
+    slots: ProviderSlotsDep,
+) -> SummaryService:
+    return SummaryService(session, sessionmaker, settings, box, client, context.team_id, slots)
+
+
+SummaryServiceDep = Annotated[SummaryService, Depends(summary_service)]

@@ -14,11 +14,14 @@ APIError                      {"type", "code", "detail", "attr"} with a status
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Sequence
+import re
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import asyncpg
+import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
@@ -374,6 +377,38 @@ async def _os_error(request: Request, exc: Exception) -> Response:
     return await _unhandled(request, exc)
 
 
+# --- SPEC §5.8: every error body of the summary endpoint also carries `error` (= `detail`) ---
+# Keyed on the path, so the errors rendered before a route runs or outside it (413 while the
+# body is read, a method no route serves, a 500) carry it too; `/api/projects/…` and a missing
+# slash as well, for the 500s rendered outside the path normalisation.
+ERROR_KEY_PATH = re.compile(
+    r"^/api/(?:environments|projects)/[^/]+/llm_analytics/evaluation_summary/?$"
+)
+Handler = Callable[[Request, Any], Response | Awaitable[Response]]
+
+
+def _with_error_key(handler: Handler) -> Handler:
+    async def handle(request: Request, exc: Exception) -> Response:
+        response = handler(request, exc)
+        if inspect.isawaitable(response):
+            response = await response
+        if request.scope["type"] != "http" or not ERROR_KEY_PATH.match(request.url.path):
+            return response
+        if response.media_type != JSONResponse.media_type:
+            return response
+        body = orjson.loads(bytes(response.body))
+        if not isinstance(body, dict) or "detail" not in body or "error" in body:
+            return response
+        headers = {
+            name: value
+            for name, value in response.headers.items()
+            if name not in ("content-length", "content-type")
+        }
+        return JSONResponse({**body, "error": body["detail"]}, response.status_code, headers)
+
+    return handle
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(APIError, _api_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
@@ -385,3 +420,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(OSError, _os_error)
     app.add_exception_handler(Exception, _unhandled)
+    for key, handler in list(app.exception_handlers.items()):
+        app.exception_handlers[key] = _with_error_key(handler)  # SPEC §5.8, above

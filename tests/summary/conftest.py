@@ -23,8 +23,14 @@ PROVIDER_URLS = {
 
 
 @pytest.fixture
-def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update=PROVIDER_URLS)
+def settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
+    """The fake providers' URLs, and what a test changes with `with_settings`."""
+    return settings.model_copy(update={**PROVIDER_URLS, **getattr(request, "param", {})})
+
+
+def with_settings(**update: Any) -> pytest.MarkDecorator:
+    """Build the test's app (`create_app(settings)`) with these settings changed."""
+    return pytest.mark.parametrize("settings", [update], indirect=True, ids=["settings"])
 
 
 @pytest.fixture

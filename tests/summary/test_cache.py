@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models import EvaluationConfig, LLMProviderKey, SummaryCacheEntry
 from tests.evaluations.helpers import add_runs, run
 from tests.factories import Identity
-from tests.summary.conftest import Seeded
+from tests.summary.conftest import Seeded, with_settings
 from tests.summary.fake_llm import FakeLLM, answer
 
 DEFAULT_KEY = "sk-operator-default-key-4242"
@@ -88,24 +88,21 @@ async def test_cache_hits_need_no_key_and_expire(
     assert response.json()["code"] == "no_provider_key"
 
 
+@with_settings(summary_cache_ttl_seconds=0)
 async def test_zero_ttl_disables_caching(
-    api: httpx.AsyncClient, app: Any, team_key: LLMProviderKey, seeded: Seeded, fake_llm: FakeLLM
+    api: httpx.AsyncClient, team_key: LLMProviderKey, seeded: Seeded, fake_llm: FakeLLM
 ) -> None:
-    app.state.settings = app.state.settings.model_copy(update={"summary_cache_ttl_seconds": 0})
     await summarize(api, seeded)
     await summarize(api, seeded)
     assert len(fake_llm.calls) == 2
 
 
-@pytest.fixture
-def with_default_key(app: Any) -> None:
-    app.state.settings = app.state.settings.model_copy(
-        update={
-            "default_llm_provider": "anthropic",
-            "default_llm_api_key": SecretStr(DEFAULT_KEY),
-            "summary_model_anthropic": "claude-test-model",
-        }
-    )
+# The operator's default key (trial evals), for the tests marked with it.
+with_default_key = with_settings(
+    default_llm_provider="anthropic",
+    default_llm_api_key=SecretStr(DEFAULT_KEY),
+    summary_model_anthropic="claude-test-model",
+)
 
 
 async def trial_usage(session: AsyncSession, identity: Identity) -> tuple[int, int]:
@@ -119,13 +116,13 @@ async def trial_usage(session: AsyncSession, identity: Identity) -> tuple[int, i
     return int(row[0]), int(row[1])
 
 
+@with_default_key
 async def test_operator_default_key_spends_trial_evals(
     api: httpx.AsyncClient,
     session: AsyncSession,
     identity: Identity,
     seeded: Seeded,
     fake_llm: FakeLLM,
-    with_default_key: None,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
@@ -158,6 +155,7 @@ async def test_operator_default_key_spends_trial_evals(
     assert DEFAULT_KEY not in caplog.text
 
 
+@with_default_key
 async def test_team_key_wins_and_uses_no_trial(
     api: httpx.AsyncClient,
     session: AsyncSession,
@@ -165,7 +163,6 @@ async def test_team_key_wins_and_uses_no_trial(
     team_key: LLMProviderKey,
     seeded: Seeded,
     fake_llm: FakeLLM,
-    with_default_key: None,
 ) -> None:
     assert team_key.last_used_at is None
     await summarize(api, seeded)

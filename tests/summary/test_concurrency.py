@@ -23,12 +23,11 @@ from app.db.engine import create_sessionmaker
 from app.main import create_app
 from app.models import EvaluationRun, Organization, SummaryLease, User
 from app.providers.client import create_http_client
-from app.providers.limits import TeamSlots
 from app.settings import Settings
 from app.summary.service import cache_key
 from tests.evaluations.helpers import add_provider_key
 from tests.factories import Identity, make_identity
-from tests.summary.conftest import Seeded, seed_runs
+from tests.summary.conftest import Seeded, seed_runs, with_settings
 from tests.summary.fake_llm import FakeLLM, answer
 
 
@@ -144,17 +143,12 @@ async def _lease_held_elsewhere(
         await session.commit()
 
 
-def _settings_of(committed: Committed, **update: Any) -> None:
-    app = committed.client._transport.app  # type: ignore[attr-defined]
-    app.state.settings = app.state.settings.model_copy(update=update)
-
-
+@with_settings(summary_timeout_seconds=0.5)
 async def test_waiting_for_the_lease_counts_against_the_timeout(
     committed: Committed, engine: AsyncEngine
 ) -> None:
     """Another replica holds the cache key's lease for too long: 504, no provider call."""
     await _lease_held_elsewhere(committed, engine, await _cache_key_of(committed, engine), 60)
-    _settings_of(committed, summary_timeout_seconds=0.5)
     response = await committed.client.post(
         committed.seeded.url, json={"evaluation_id": committed.seeded.evaluation_id}
     )
@@ -202,10 +196,11 @@ async def test_waiters_hold_no_pooled_connection(committed: Committed, engine: A
     assert max(samples) <= 2, samples
 
 
+# The slots answer 429 with Retry-After = PROVIDER_TIMEOUT_SECONDS.
+@with_settings(provider_calls_per_team=2, provider_timeout_seconds=3)
 async def test_provider_calls_beyond_the_team_cap_get_429(committed: Committed) -> None:
     """Different cache keys each call the provider; past PROVIDER_CALLS_PER_TEAM: 429."""
     app = committed.client._transport.app  # type: ignore[attr-defined]
-    app.state.provider_slots = TeamSlots(per_team=2, retry_after_seconds=3)
     committed.fake.delay = 1.0
     responses = await asyncio.gather(
         *(

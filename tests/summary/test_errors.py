@@ -8,13 +8,15 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import LLMProviderKey, SummaryCacheEntry
+from app.web.errors import install_error_handlers
 from tests.evaluations.helpers import add_provider_key, create_evaluation, evaluations_url
 from tests.factories import Identity, add_key, bearer, make_identity
-from tests.summary.conftest import Seeded, seed_runs, summary_url
+from tests.summary.conftest import Seeded, seed_runs, summary_url, with_settings
 from tests.summary.fake_llm import FakeLLM, answer
 
 
@@ -207,13 +209,48 @@ async def test_timeout_is_504_without_retry(
     assert len(fake_llm.calls) == 1
 
 
+@with_settings(summary_timeout_seconds=0.3)
 async def test_whole_request_stays_within_the_summary_timeout(
-    app: Any, api: httpx.AsyncClient, team_key: LLMProviderKey, seeded: Seeded, fake_llm: FakeLLM
+    api: httpx.AsyncClient, team_key: LLMProviderKey, seeded: Seeded, fake_llm: FakeLLM
 ) -> None:
-    app.state.settings = app.state.settings.model_copy(update={"summary_timeout_seconds": 0.3})
     fake_llm.delay = 60.0
     started = time.monotonic()
     response = await api.post(seeded.url, json={"evaluation_id": seeded.evaluation_id})
     assert time.monotonic() - started < 20.0  # cut short at 0.3 s (generous for a busy CI box)
     assert_error(response, 504, code="provider_timeout")
     assert len(fake_llm.calls) == 1
+
+
+async def test_every_error_of_the_path_carries_error(
+    api: httpx.AsyncClient, identity: Identity
+) -> None:
+    """Also the errors no route of the endpoint renders: a method no route serves, and the
+    `/api/projects/…` alias without its trailing slash."""
+    response = await api.request("TRACE", summary_url(identity.team.id))
+    assert_error(response, 405, code="method_not_allowed")
+    alias = f"/api/projects/{identity.team.id}/llm_analytics/evaluation_summary"
+    assert_error(await api.post(alias, json={}), 400, attr="evaluation_id")
+    # Other endpoints keep the plain shape.
+    response = await api.request("TRACE", evaluations_url(identity.team.id))
+    assert response.status_code == 405
+    assert "error" not in response.json()
+
+
+async def test_a_500_carries_error_too() -> None:
+    """A bug is rendered outside the routes (Starlette's server-error middleware), on the path
+    as the client sent it: still with `error` on this endpoint, and only there."""
+    bare = FastAPI()
+    install_error_handlers(bare)
+
+    async def broken() -> None:
+        raise RuntimeError("a bug")
+
+    bare.add_api_route("/api/projects/1/llm_analytics/evaluation_summary", broken, methods=["POST"])
+    bare.add_api_route("/api/projects/1/datasets/", broken, methods=["POST"])
+    transport = httpx.ASGITransport(app=bare, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        response = await client.post("/api/projects/1/llm_analytics/evaluation_summary")
+        assert_error(response, 500, type="server_error", detail="A server error occurred.")
+        response = await client.post("/api/projects/1/datasets/")
+        assert response.status_code == 500
+        assert "error" not in response.json()

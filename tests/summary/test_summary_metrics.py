@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 from prometheus_client import REGISTRY
 
 from app.models import LLMProviderKey
-from tests.summary.conftest import Seeded
+from tests.summary.conftest import Seeded, with_settings
 from tests.summary.fake_llm import FakeLLM, answer
-from tests.summary.test_throttle import limit
+from tests.summary.test_throttle import limit, start_inside_a_minute
 
 
 def sample(name: str, **labels: str) -> float:
@@ -65,10 +63,11 @@ async def test_provider_failures_are_counted_by_outcome(
     }
 
 
+@with_settings(**limit(burst=1))
 async def test_throttle_refusals_are_counted_by_throttle(
-    api: httpx.AsyncClient, app: Any, seeded: Seeded
+    api: httpx.AsyncClient, seeded: Seeded
 ) -> None:
-    await limit(app, burst=1)
+    await start_inside_a_minute()
     refused = sample("throttled_requests_total", reason="burst")
     daily = sample("throttled_requests_total", reason="daily")
     body = {"evaluation_id": seeded.evaluation_id}

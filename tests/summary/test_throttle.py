@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from typing import Any
 
 import httpx
 import pytest
@@ -13,18 +12,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import RateLimitCounter
 from tests.factories import Identity, make_identity
-from tests.summary.conftest import Seeded, summary_url
+from tests.summary.conftest import Seeded, summary_url, with_settings
 from tests.summary.fake_llm import FakeLLM
 
 
-async def limit(app: Any, **limits: int) -> None:
-    """Set the limits, and start the test well inside a minute (windows are fixed)."""
+def limit(**limits: int) -> dict[str, int]:
+    """The settings for these limits (`burst=3` → `summary_throttle_burst`)."""
+    return {f"summary_throttle_{name}": value for name, value in limits.items()}
+
+
+async def start_inside_a_minute() -> None:
+    """Start the test well inside a minute: the windows are fixed."""
     second = dt.datetime.now(dt.UTC).second
     if second >= 50:
         await asyncio.sleep(61 - second)
-    app.state.settings = app.state.settings.model_copy(
-        update={f"summary_throttle_{name}": value for name, value in limits.items()}
-    )
 
 
 async def counts(session: AsyncSession, team_id: int) -> dict[str, int]:
@@ -36,10 +37,11 @@ async def counts(session: AsyncSession, team_id: int) -> dict[str, int]:
     return {str(bucket): int(count) for bucket, count in rows.all()}
 
 
+@with_settings(**limit(burst=3))
 async def test_burst_limit_answers_429_with_retry_after(
-    api: httpx.AsyncClient, app: Any, session: AsyncSession, identity: Identity, seeded: Seeded
+    api: httpx.AsyncClient, session: AsyncSession, identity: Identity, seeded: Seeded
 ) -> None:
-    await limit(app, burst=3)
+    await start_inside_a_minute()
     # Failing requests count too: a 404, a 400 and a 400 for want of a key.
     statuses = [
         (await api.post(seeded.url, json=body)).status_code
@@ -64,13 +66,17 @@ async def test_burst_limit_answers_429_with_retry_after(
 
 
 @pytest.mark.parametrize(
-    ("limits", "longest"),
-    [({"burst": 50, "sustained": 1}, 3600), ({"burst": 50, "sustained": 50, "daily": 1}, 86400)],
+    ("settings", "longest"),
+    [
+        (limit(burst=50, sustained=1), 3600),
+        (limit(burst=50, sustained=50, daily=1), 86400),
+    ],
+    indirect=["settings"],
 )
 async def test_hourly_and_daily_limits(
-    api: httpx.AsyncClient, app: Any, seeded: Seeded, limits: dict[str, int], longest: int
+    api: httpx.AsyncClient, seeded: Seeded, longest: int
 ) -> None:
-    await limit(app, **limits)
+    await start_inside_a_minute()
     body = {"evaluation_id": seeded.evaluation_id}
     assert (await api.post(seeded.url, json=body)).status_code == 400  # no key: counted
     response = await api.post(seeded.url, json=body)
@@ -78,16 +84,16 @@ async def test_hourly_and_daily_limits(
     assert 1 <= int(response.headers["Retry-After"]) <= longest
 
 
+@with_settings(**limit(burst=1))
 async def test_throttles_are_per_team_and_need_access(
     api: httpx.AsyncClient,
     client: httpx.AsyncClient,
-    app: Any,
     session: AsyncSession,
     identity: Identity,
     seeded: Seeded,
     fake_llm: FakeLLM,
 ) -> None:
-    await limit(app, burst=1)
+    await start_inside_a_minute()
     other = await make_identity(session)
     await session.commit()
     # Our key on their team: 403, and it counts nowhere.
