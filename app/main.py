@@ -19,7 +19,7 @@ from app.providers.client import create_http_client
 from app.providers.limits import TeamSlots
 from app.settings import Settings, get_settings
 from app.web import ops
-from app.web.errors import install_error_handlers
+from app.web.handlers import install_error_handlers
 from app.web.jsonutil import JSONResponse
 from app.web.middleware import BodySizeLimit, PathNormalizer, RequestContext
 from app.web.openapi import install_openapi, operation_id

@@ -25,7 +25,8 @@ from app.datasets.bulk import STATUSES, Importer, ImportOptions, answer_stream, 
 from app.datasets.bulk_formats import MEDIA_TYPES, BodyError, decompressed, utf8_prefix_ok
 from app.datasets.repository import DatasetItemRepository, DatasetRepository
 from app.db.session import SessionDep
-from app.web.errors import NotFound, UnsupportedMediaType, ValidationFailed, error_responses
+from app.web.errors import NotFound, UnsupportedMediaType, ValidationFailed
+from app.web.openapi import error_responses
 from app.web.routing import api_router
 
 PREFIX = "/api/environments/{environment_id}"

@@ -28,8 +28,9 @@ from app.datasets.serializers import (
 )
 from app.db.session import SessionDep
 from app.schemas import user_basic
-from app.web.errors import NotFound, ValidationFailed, error_responses
+from app.web.errors import NotFound, ValidationFailed
 from app.web.jsonutil import JSONResponse
+from app.web.openapi import error_responses
 from app.web.pagination import Page, PageParams, cursor_page, page
 from app.web.routing import api_router, method_not_allowed
 

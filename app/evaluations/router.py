@@ -24,7 +24,8 @@ from app.evaluations.schemas import (
     run_read,
 )
 from app.models import Evaluation, User
-from app.web.errors import NotFound, ValidationFailed, error_responses
+from app.web.errors import NotFound, ValidationFailed
+from app.web.openapi import error_responses
 from app.web.pagination import Page, Pagination, page
 from app.web.routing import api_router, method_not_allowed
 

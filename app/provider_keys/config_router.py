@@ -12,7 +12,8 @@ from app.models import EvaluationConfig
 from app.provider_keys import schemas
 from app.provider_keys.model_listing import checked_key_id, checked_provider, list_models
 from app.provider_keys.service import KEY_NOT_FOUND, ProviderKeyService, activation_refused
-from app.web.errors import NotFound, ValidationFailed, error_responses
+from app.web.errors import NotFound, ValidationFailed
+from app.web.openapi import error_responses
 from app.web.routing import api_router, method_not_allowed
 
 PREFIX = "/api/environments/{environment_id}/llm_analytics"

@@ -12,7 +12,8 @@ from app.provider_keys import schemas
 from app.provider_keys.checks import checked_connection, key_format_error
 from app.provider_keys.service import ProviderKeyService, parse_key_id
 from app.providers.base import KeyState
-from app.web.errors import ValidationFailed, error_responses
+from app.web.errors import ValidationFailed
+from app.web.openapi import error_responses
 from app.web.pagination import Page, Pagination, page
 from app.web.routing import api_router, method_not_allowed
 

@@ -13,8 +13,8 @@ from app.auth.dependencies import LLMAnalyticsRead, LLMAnalyticsWrite, TeamConte
 from app.db.session import SessionDep
 from app.summary.schemas import SummaryErrorBody, SummaryRequest, SummaryResponse
 from app.summary.service import SummaryService, admit
-from app.web.errors import error_responses
 from app.web.jsonutil import JSONResponse
+from app.web.openapi import error_responses
 from app.web.routing import APIRoute, api_router, method_not_allowed
 
 FUNCTION_STACK = "fastapi_function_astack"  # where FastAPI keeps function-scoped dependencies

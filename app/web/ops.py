@@ -14,9 +14,9 @@ from sqlalchemy import text
 
 from app.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from app.metrics import render as render_metrics
-from app.web.errors import UpstreamError, ValidationFailed, error_responses
+from app.web.errors import UpstreamError, ValidationFailed
 from app.web.jsonutil import JSONResponse
-from app.web.openapi import operation_id
+from app.web.openapi import error_responses, operation_id
 
 router = APIRouter(tags=["Operations"], generate_unique_id_function=operation_id)
 

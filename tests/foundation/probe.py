@@ -50,3 +50,16 @@ async def boom(context: DatasetRead) -> dict[str, Any]:
 async def driver_out_of_step(context: DatasetRead) -> dict[str, Any]:
     # What asyncpg raises when PostgreSQL goes away in the middle of a statement.
     raise asyncpg.InternalClientError("cannot switch to state 12; another operation is in progress")
+
+
+@router.get("/file-error/")
+async def file_error(context: DatasetRead) -> dict[str, Any]:
+    # A bug of ours that happens to be an OSError: nothing to do with the database.
+    with open("/nonexistent/llma-probe.txt", encoding="utf-8") as handle:  # noqa: ASYNC230
+        return {"text": handle.read()}
+
+
+@router.get("/socket-error/")
+async def socket_error(context: DatasetRead) -> dict[str, Any]:
+    # A connection error of something other than the database (e.g. a bug in an adapter).
+    raise ConnectionResetError(104, "Connection reset by peer")
