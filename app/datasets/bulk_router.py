@@ -20,7 +20,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from app.auth.dependencies import DatasetRead, DatasetWrite
+from app.auth.dependencies import CanReadDatasets, CanWriteDatasets
 from app.datasets.bulk import STATUSES, Importer, ImportOptions, answer_stream, export_stream
 from app.datasets.bulk_formats import MEDIA_TYPES, BodyError, decompressed, utf8_prefix_ok
 from app.datasets.repository import DatasetItemRepository, DatasetRepository
@@ -155,7 +155,7 @@ async def _prepended(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[
     openapi_extra=IMPORT_BODY,
 )
 async def import_dataset_items(
-    context: DatasetWrite,
+    context: CanWriteDatasets,
     session: SessionDep,
     request: Request,
     dataset_id: DatasetId,
@@ -244,7 +244,7 @@ def _slug(name: str) -> str:
     },
 )
 async def export_dataset_items(
-    context: DatasetRead,
+    context: CanReadDatasets,
     session: SessionDep,
     request: Request,
     dataset_id: DatasetId,

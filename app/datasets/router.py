@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
-from app.auth.dependencies import DatasetRead, DatasetWrite
+from app.auth.dependencies import CanReadDatasets, CanWriteDatasets
 from app.datasets import schemas
 from app.datasets.bulk_router import bulk
 from app.datasets.filters import dataset_order_terms, optional_uuid, search_term, uuid_list
@@ -69,7 +69,7 @@ def _page(
 
 @datasets.get("/datasets/", response_model=Page[schemas.DatasetRead], responses=READ_ERRORS)
 async def list_datasets(
-    context: DatasetRead,
+    context: CanReadDatasets,
     session: SessionDep,
     request: Request,
     window: ListWindow,
@@ -102,7 +102,7 @@ async def list_datasets(
     "/datasets/", status_code=201, response_model=schemas.DatasetRead, responses=WRITE_ERRORS
 )
 async def create_dataset(
-    context: DatasetWrite, session: SessionDep, body: schemas.DatasetCreate
+    context: CanWriteDatasets, session: SessionDep, body: schemas.DatasetCreate
 ) -> JSONResponse:
     """Create a dataset. Scope `dataset:write`."""
     dataset = await DatasetRepository(session, context.team_id).create(
@@ -113,7 +113,7 @@ async def create_dataset(
 
 @datasets.get("/datasets/{id}/", response_model=schemas.DatasetRead, responses=READ_ERRORS)
 async def retrieve_dataset(
-    context: DatasetRead, session: SessionDep, dataset_id: DatasetId
+    context: CanReadDatasets, session: SessionDep, dataset_id: DatasetId
 ) -> JSONResponse:
     """Retrieve a dataset (404 once soft-deleted). Scope `dataset:read`."""
     row = await DatasetRepository(session, context.team_id).get(_object_id(dataset_id))
@@ -124,7 +124,10 @@ async def retrieve_dataset(
 
 @datasets.patch("/datasets/{id}/", response_model=schemas.DatasetRead, responses=WRITE_ERRORS)
 async def update_dataset(
-    context: DatasetWrite, session: SessionDep, body: schemas.DatasetUpdate, dataset_id: DatasetId
+    context: CanWriteDatasets,
+    session: SessionDep,
+    body: schemas.DatasetUpdate,
+    dataset_id: DatasetId,
 ) -> JSONResponse:
     """Update a dataset; `{"deleted": true}` soft-deletes, `false` restores.
     Scope `dataset:write`."""
@@ -148,7 +151,7 @@ def _unknown_dataset(dataset_id: uuid.UUID) -> ValidationFailed:
 
 @items.get("/dataset_items/", response_model=Page[schemas.DatasetItemRead], responses=READ_ERRORS)
 async def list_dataset_items(
-    context: DatasetRead,
+    context: CanReadDatasets,
     session: SessionDep,
     request: Request,
     window: ListWindow,
@@ -170,7 +173,7 @@ async def list_dataset_items(
     responses=WRITE_ERRORS,
 )
 async def create_dataset_item(
-    context: DatasetWrite, session: SessionDep, body: schemas.DatasetItemCreate
+    context: CanWriteDatasets, session: SessionDep, body: schemas.DatasetItemCreate
 ) -> JSONResponse:
     """Add an item to a live dataset of the team. Scope `dataset:write`."""
     row = await DatasetItemRepository(session, context.team_id).create(
@@ -183,7 +186,7 @@ async def create_dataset_item(
 
 @items.get("/dataset_items/{id}/", response_model=schemas.DatasetItemRead, responses=READ_ERRORS)
 async def retrieve_dataset_item(
-    context: DatasetRead, session: SessionDep, item_id: ItemId
+    context: CanReadDatasets, session: SessionDep, item_id: ItemId
 ) -> JSONResponse:
     """Retrieve an item (404 once soft-deleted). Scope `dataset:read`."""
     row = await DatasetItemRepository(session, context.team_id).get(_object_id(item_id))
@@ -194,7 +197,7 @@ async def retrieve_dataset_item(
 
 @items.patch("/dataset_items/{id}/", response_model=schemas.DatasetItemRead, responses=WRITE_ERRORS)
 async def update_dataset_item(
-    context: DatasetWrite, session: SessionDep, body: schemas.DatasetItemUpdate, item_id: ItemId
+    context: CanWriteDatasets, session: SessionDep, body: schemas.DatasetItemUpdate, item_id: ItemId
 ) -> JSONResponse:
     """Update an item, move it to another dataset of the team, soft-delete or restore it.
     Scope `dataset:write`."""
@@ -211,13 +214,17 @@ async def update_dataset_item(
 
 for _router, _base in ((datasets, "/datasets/"), (items, "/dataset_items/")):
     method_not_allowed(
-        _router, _base, read_scope=DatasetRead, write_scope=DatasetWrite, allowed=("GET", "POST")
+        _router,
+        _base,
+        read_scope=CanReadDatasets,
+        write_scope=CanWriteDatasets,
+        allowed=("GET", "POST"),
     )
     method_not_allowed(
         _router,
         f"{_base}{{id}}/",
-        read_scope=DatasetRead,
-        write_scope=DatasetWrite,
+        read_scope=CanReadDatasets,
+        write_scope=CanWriteDatasets,
         allowed=("GET", "PATCH"),
         documented=("DELETE",),
     )
@@ -226,15 +233,15 @@ for _router, _base in ((datasets, "/datasets/"), (items, "/dataset_items/")):
 method_not_allowed(
     bulk,
     "/datasets/{id}/items/import/",
-    read_scope=DatasetRead,
-    write_scope=DatasetWrite,
+    read_scope=CanReadDatasets,
+    write_scope=CanWriteDatasets,
     allowed=("POST",),
 )
 method_not_allowed(
     bulk,
     "/datasets/{id}/items/export/",
-    read_scope=DatasetRead,
-    write_scope=DatasetWrite,
+    read_scope=CanReadDatasets,
+    write_scope=CanWriteDatasets,
     allowed=("GET",),
 )
 router = APIRouter(routes=[*datasets.routes, *items.routes, *bulk.routes])

@@ -97,7 +97,7 @@ async def _checked_key_name(
 
 @router.get("/", response_model=Page[EvaluationRead], responses=error_responses(400, 401, 403, 404))
 async def list_evaluations(
-    context: auth.EvaluationRead,
+    context: auth.CanReadEvaluations,
     session: SessionDep,
     request: Request,
     pagination: Pagination,
@@ -125,7 +125,7 @@ async def list_evaluations(
     responses=error_responses(400, 401, 403, 404, 415),
 )
 async def create_evaluation(
-    context: auth.EvaluationWrite, session: SessionDep, body: EvaluationCreate
+    context: auth.CanWriteEvaluations, session: SessionDep, body: EvaluationCreate
 ) -> EvaluationRead:
     """Create an LLM-judge evaluation. Scope `evaluation:write`."""
     repo = EvaluationRepository(session, context.team_id)
@@ -154,7 +154,7 @@ async def create_evaluation(
 
 @router.get(ID_PATH, response_model=EvaluationRead, responses=error_responses(401, 403, 404))
 async def retrieve_evaluation(
-    context: auth.EvaluationRead, session: SessionDep, id: str
+    context: auth.CanReadEvaluations, session: SessionDep, id: str
 ) -> EvaluationRead:
     """One evaluation (deleted ones answer 404). Scope `evaluation:read`."""
     found = await EvaluationRepository(session, context.team_id).get(_parse_uuid(id))
@@ -165,7 +165,7 @@ async def retrieve_evaluation(
 
 @router.patch(ID_PATH, response_model=EvaluationRead, responses=error_responses(400, 401, 403, 404))
 async def update_evaluation(
-    context: auth.EvaluationWrite, session: SessionDep, id: str, body: EvaluationUpdate
+    context: auth.CanWriteEvaluations, session: SessionDep, id: str, body: EvaluationUpdate
 ) -> EvaluationRead:
     """Update the fields sent; `{"deleted": true}` soft-deletes, `false` restores.
 
@@ -200,15 +200,15 @@ async def update_evaluation(
 method_not_allowed(
     router,
     "/",
-    read_scope=auth.EvaluationRead,
-    write_scope=auth.EvaluationWrite,
+    read_scope=auth.CanReadEvaluations,
+    write_scope=auth.CanWriteEvaluations,
     allowed=("GET", "POST"),
 )
 method_not_allowed(
     router,
     ID_PATH,
-    read_scope=auth.EvaluationRead,
-    write_scope=auth.EvaluationWrite,
+    read_scope=auth.CanReadEvaluations,
+    write_scope=auth.CanWriteEvaluations,
     allowed=("GET", "PATCH"),
     documented=("DELETE",),
 )
@@ -232,7 +232,7 @@ async def _live_evaluation(repo: EvaluationRepository, raw_id: str) -> Evaluatio
     tags=[RUNS_TAG],
 )
 async def create_evaluation_runs(
-    context: auth.EvaluationWrite, session: SessionDep, id: str, body: RunBatch
+    context: auth.CanWriteEvaluations, session: SessionDep, id: str, body: RunBatch
 ) -> RunBatchResult:
     """Record up to 1000 runs, all or nothing (a bad run refuses the batch).
 
@@ -269,7 +269,7 @@ async def create_evaluation_runs(
     tags=[RUNS_TAG],
 )
 async def list_evaluation_runs(
-    context: auth.EvaluationRead,
+    context: auth.CanReadEvaluations,
     session: SessionDep,
     request: Request,
     id: str,
@@ -286,7 +286,7 @@ async def list_evaluation_runs(
 method_not_allowed(
     router,
     RUNS_PATH,
-    read_scope=auth.EvaluationRead,
-    write_scope=auth.EvaluationWrite,
+    read_scope=auth.CanReadEvaluations,
+    write_scope=auth.CanWriteEvaluations,
     allowed=("GET", "POST"),
 )

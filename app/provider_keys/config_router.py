@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import Query, Request
 
-from app.auth.dependencies import ProviderKeyRead, ProviderKeyWrite
+from app.auth.dependencies import CanReadProviderKeys, CanWriteProviderKeys
 from app.db.session import SessionDep
 from app.models import EvaluationConfig
 from app.provider_keys import schemas
@@ -37,7 +37,7 @@ def _config_payload(service: ProviderKeyService, config: EvaluationConfig) -> di
     "/", response_model=schemas.EvaluationConfigRead, responses=error_responses(401, 403, 404)
 )
 async def retrieve_evaluation_config(
-    context: ProviderKeyRead, request: Request, session: SessionDep
+    context: CanReadProviderKeys, request: Request, session: SessionDep
 ) -> dict[str, Any]:
     """The team's evaluation config (created on first read). Scope `llm_provider_key:read`."""
     service = ProviderKeyService.from_request(request, session, context)
@@ -51,7 +51,7 @@ async def retrieve_evaluation_config(
     responses=error_responses(400, 401, 403, 404, 413, 415),
 )
 async def set_active_key(
-    context: ProviderKeyWrite, request: Request, session: SessionDep, body: schemas.SetActiveKey
+    context: CanWriteProviderKeys, request: Request, session: SessionDep, body: schemas.SetActiveKey
 ) -> dict[str, Any]:
     """Make a key (state `ok`) the team's active key for evaluations and summaries.
     Scope `llm_provider_key:write`."""
@@ -71,7 +71,7 @@ async def set_active_key(
     "/", response_model=schemas.ModelList, responses=error_responses(400, 401, 403, 404, 429, 502)
 )
 async def list_llm_models(
-    context: ProviderKeyRead,
+    context: CanReadProviderKeys,
     request: Request,
     session: SessionDep,
     provider: Annotated[str, Query(description="Provider name; `google` means gemini.")],
@@ -88,15 +88,23 @@ async def list_llm_models(
 
 
 method_not_allowed(
-    config_router, "/", read_scope=ProviderKeyRead, write_scope=ProviderKeyWrite, allowed=("GET",)
+    config_router,
+    "/",
+    read_scope=CanReadProviderKeys,
+    write_scope=CanWriteProviderKeys,
+    allowed=("GET",),
 )
 method_not_allowed(
     config_router,
     "/set_active_key/",
-    read_scope=ProviderKeyRead,
-    write_scope=ProviderKeyWrite,
+    read_scope=CanReadProviderKeys,
+    write_scope=CanWriteProviderKeys,
     allowed=("POST",),
 )
 method_not_allowed(
-    models_router, "/", read_scope=ProviderKeyRead, write_scope=ProviderKeyWrite, allowed=("GET",)
+    models_router,
+    "/",
+    read_scope=CanReadProviderKeys,
+    write_scope=CanWriteProviderKeys,
+    allowed=("GET",),
 )

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import Path, Request, Response
 
-from app.auth.dependencies import ProviderKeyRead, ProviderKeyWrite, TeamContext
+from app.auth.dependencies import CanReadProviderKeys, CanWriteProviderKeys, TeamContext
 from app.db.session import SessionDep
 from app.provider_keys import schemas
 from app.provider_keys.checks import checked_connection, key_format_error
@@ -32,7 +32,7 @@ def _service(request: Request, session: Any, context: TeamContext) -> ProviderKe
 
 @router.get("/", response_model=Page[schemas.ProviderKeyRead], responses=READ_ERRORS)
 async def list_provider_keys(
-    context: ProviderKeyRead, request: Request, session: SessionDep, pagination: Pagination
+    context: CanReadProviderKeys, request: Request, session: SessionDep, pagination: Pagination
 ) -> dict[str, Any]:
     """The team's provider keys, newest first. Scope `llm_provider_key:read`."""
     service = _service(request, session, context)
@@ -43,7 +43,7 @@ async def list_provider_keys(
 
 @router.post("/", status_code=201, response_model=schemas.ProviderKeyRead, responses=WRITE_ERRORS)
 async def create_provider_key(
-    context: ProviderKeyWrite,
+    context: CanWriteProviderKeys,
     request: Request,
     session: SessionDep,
     body: schemas.ProviderKeyCreate,
@@ -57,7 +57,7 @@ async def create_provider_key(
 
 @router.get("/{id}/", response_model=schemas.ProviderKeyRead, responses=READ_ERRORS)
 async def retrieve_provider_key(
-    context: ProviderKeyRead, request: Request, session: SessionDep, key_id: KeyId
+    context: CanReadProviderKeys, request: Request, session: SessionDep, key_id: KeyId
 ) -> dict[str, Any]:
     """One provider key (never its secret). Scope `llm_provider_key:read`."""
     service = _service(request, session, context)
@@ -67,7 +67,7 @@ async def retrieve_provider_key(
 
 @router.patch("/{id}/", response_model=schemas.ProviderKeyRead, responses=WRITE_ERRORS)
 async def update_provider_key(
-    context: ProviderKeyWrite,
+    context: CanWriteProviderKeys,
     request: Request,
     session: SessionDep,
     key_id: KeyId,
@@ -84,7 +84,7 @@ async def update_provider_key(
     "/{id}/", status_code=204, response_class=Response, responses=error_responses(401, 403, 404)
 )
 async def delete_provider_key(
-    context: ProviderKeyWrite, request: Request, session: SessionDep, key_id: KeyId
+    context: CanWriteProviderKeys, request: Request, session: SessionDep, key_id: KeyId
 ) -> Response:
     """Delete a key; when it was the active key, the team has none afterwards.
     Scope `llm_provider_key:write`."""
@@ -98,7 +98,7 @@ async def delete_provider_key(
     responses=error_responses(401, 403, 404, 429),
 )
 async def validate_provider_key(
-    context: ProviderKeyWrite, request: Request, session: SessionDep, key_id: KeyId
+    context: CanWriteProviderKeys, request: Request, session: SessionDep, key_id: KeyId
 ) -> dict[str, Any]:
     """Re-check the stored key with its provider and save the outcome in `state` /
     `error_message` (200 also when the key turned out invalid). Scope `llm_provider_key:write`."""
@@ -114,7 +114,7 @@ async def validate_provider_key(
     responses=error_responses(400, 401, 403, 404, 413, 415, 429),
 )
 async def create_provider_key_validation(
-    context: ProviderKeyWrite,
+    context: CanWriteProviderKeys,
     request: Request,
     session: SessionDep,
     body: schemas.KeyValidationRequest,
@@ -141,26 +141,30 @@ async def create_provider_key_validation(
 
 
 method_not_allowed(
-    router, "/", read_scope=ProviderKeyRead, write_scope=ProviderKeyWrite, allowed=("GET", "POST")
+    router,
+    "/",
+    read_scope=CanReadProviderKeys,
+    write_scope=CanWriteProviderKeys,
+    allowed=("GET", "POST"),
 )
 method_not_allowed(
     router,
     "/{id}/",
-    read_scope=ProviderKeyRead,
-    write_scope=ProviderKeyWrite,
+    read_scope=CanReadProviderKeys,
+    write_scope=CanWriteProviderKeys,
     allowed=("GET", "PATCH", "DELETE"),
 )
 method_not_allowed(
     router,
     "/{id}/validate/",
-    read_scope=ProviderKeyRead,
-    write_scope=ProviderKeyWrite,
+    read_scope=CanReadProviderKeys,
+    write_scope=CanWriteProviderKeys,
     allowed=("POST",),
 )
 method_not_allowed(
     validations_router,
     "/",
-    read_scope=ProviderKeyRead,
-    write_scope=ProviderKeyWrite,
+    read_scope=CanReadProviderKeys,
+    write_scope=CanWriteProviderKeys,
     allowed=("POST",),
 )

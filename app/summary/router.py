@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Depends, Request, Response
 
-from app.auth.dependencies import LLMAnalyticsRead, LLMAnalyticsWrite, TeamContext
+from app.auth.dependencies import CanReadLLMAnalytics, CanWriteLLMAnalytics, TeamContext
 from app.db.session import SessionDep
 from app.summary.schemas import SummaryErrorBody, SummaryRequest, SummaryResponse
 from app.summary.service import SummaryService, admit
@@ -79,7 +79,7 @@ router.route_class = SummaryRoute
 
 
 async def admitted(
-    context: LLMAnalyticsWrite, session: SessionDep, request: Request
+    context: CanWriteLLMAnalytics, session: SessionDep, request: Request
 ) -> TeamContext:
     await admit(session, request.app.state.settings, context)
     return context
@@ -114,7 +114,7 @@ async def create_evaluation_summary(
 method_not_allowed(
     router,
     "/",
-    read_scope=LLMAnalyticsRead,
-    write_scope=LLMAnalyticsWrite,
+    read_scope=CanReadLLMAnalytics,
+    write_scope=CanWriteLLMAnalytics,
     allowed=("POST",),
 )

@@ -234,7 +234,7 @@ NOT_ALLOWED_DESCRIPTION = (
 
 
 def scope_name(alias: Any) -> str:
-    """The scope string behind a `DatasetRead`-style alias (for documentation)."""
+    """The scope string behind a `CanReadDatasets`-style alias (for documentation)."""
     for meta in getattr(alias, "__metadata__", ()):
         scope = getattr(getattr(meta, "dependency", None), "scope", None)
         if scope:
