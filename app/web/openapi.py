@@ -48,6 +48,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         for status in statuses
     }
 
+
 ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
 
 COMMON_ERRORS = {
