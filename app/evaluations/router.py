@@ -24,6 +24,8 @@ from app.evaluations.schemas import (
     run_read,
 )
 from app.models import Evaluation, User
+from app.web.booleans import QUERY_FALSE as _FALSE
+from app.web.booleans import QUERY_TRUE as _TRUE
 from app.web.errors import NotFound, ValidationFailed
 from app.web.openapi import error_responses
 from app.web.pagination import Page, Pagination, page
@@ -33,7 +35,6 @@ router = api_router("/api/environments/{environment_id}/evaluations", "Evaluatio
 RUNS_TAG = "Evaluation runs"
 ID_PATH = "/{id}/"
 RUNS_PATH = "/{id}/runs/"
-_TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
 
 
 def _parse_uuid(raw: str) -> uuid.UUID:
