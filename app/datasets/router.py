@@ -30,9 +30,10 @@ from app.db.session import SessionDep
 from app.schemas import user_basic
 from app.web.errors import NotFound, ValidationFailed
 from app.web.jsonutil import JSONResponse
+from app.web.methods import refuse_other_methods
 from app.web.openapi import error_responses
 from app.web.pagination import Page, PageParams, cursor_page, page
-from app.web.routing import api_router, method_not_allowed
+from app.web.routing import api_router
 
 PREFIX = "/api/environments/{environment_id}"
 # Full paths under one prefix keep the 405 routes' operation ids distinct between the two.
@@ -213,35 +214,12 @@ async def update_dataset_item(
 
 
 for _router, _base in ((datasets, "/datasets/"), (items, "/dataset_items/")):
-    method_not_allowed(
+    refuse_other_methods(
         _router,
-        _base,
         read_scope=CanReadDatasets,
         write_scope=CanWriteDatasets,
-        allowed=("GET", "POST"),
+        hard_delete=(f"{_base}{{id}}/",),
     )
-    method_not_allowed(
-        _router,
-        f"{_base}{{id}}/",
-        read_scope=CanReadDatasets,
-        write_scope=CanWriteDatasets,
-        allowed=("GET", "PATCH"),
-        documented=("DELETE",),
-    )
-
 # Bulk import/export (issue 15): their own module, their own 405s.
-method_not_allowed(
-    bulk,
-    "/datasets/{id}/items/import/",
-    read_scope=CanReadDatasets,
-    write_scope=CanWriteDatasets,
-    allowed=("POST",),
-)
-method_not_allowed(
-    bulk,
-    "/datasets/{id}/items/export/",
-    read_scope=CanReadDatasets,
-    write_scope=CanWriteDatasets,
-    allowed=("GET",),
-)
+refuse_other_methods(bulk, read_scope=CanReadDatasets, write_scope=CanWriteDatasets)
 router = APIRouter(routes=[*datasets.routes, *items.routes, *bulk.routes])

@@ -27,9 +27,10 @@ from app.models import Evaluation, User
 from app.web.booleans import QUERY_FALSE as _FALSE
 from app.web.booleans import QUERY_TRUE as _TRUE
 from app.web.errors import NotFound, ValidationFailed
+from app.web.methods import refuse_other_methods
 from app.web.openapi import error_responses
 from app.web.pagination import Page, Pagination, page
-from app.web.routing import api_router, method_not_allowed
+from app.web.routing import api_router
 
 router = api_router("/api/environments/{environment_id}/evaluations", "Evaluations")
 RUNS_TAG = "Evaluation runs"
@@ -198,23 +199,6 @@ async def update_evaluation(
     return evaluation_read(*refreshed)
 
 
-method_not_allowed(
-    router,
-    "/",
-    read_scope=auth.CanReadEvaluations,
-    write_scope=auth.CanWriteEvaluations,
-    allowed=("GET", "POST"),
-)
-method_not_allowed(
-    router,
-    ID_PATH,
-    read_scope=auth.CanReadEvaluations,
-    write_scope=auth.CanWriteEvaluations,
-    allowed=("GET", "PATCH"),
-    documented=("DELETE",),
-)
-
-
 # --- runs ------------------------------------------------------------------------------------
 
 
@@ -284,10 +268,9 @@ async def list_evaluation_runs(
     return page(request, pagination, count, [run_read(run) for run in runs])
 
 
-method_not_allowed(
+refuse_other_methods(
     router,
-    RUNS_PATH,
     read_scope=auth.CanReadEvaluations,
     write_scope=auth.CanWriteEvaluations,
-    allowed=("GET", "POST"),
+    hard_delete=(ID_PATH,),
 )

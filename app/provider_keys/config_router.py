@@ -13,8 +13,9 @@ from app.provider_keys import schemas
 from app.provider_keys.model_listing import checked_key_id, checked_provider, list_models
 from app.provider_keys.service import KEY_NOT_FOUND, ProviderKeyService, activation_refused
 from app.web.errors import NotFound, ValidationFailed
+from app.web.methods import refuse_other_methods
 from app.web.openapi import error_responses
-from app.web.routing import api_router, method_not_allowed
+from app.web.routing import api_router
 
 PREFIX = "/api/environments/{environment_id}/llm_analytics"
 config_router = api_router(f"{PREFIX}/evaluation_config", "Evaluation config")
@@ -87,24 +88,9 @@ async def list_llm_models(
     return {"models": models}
 
 
-method_not_allowed(
-    config_router,
-    "/",
-    read_scope=CanReadProviderKeys,
-    write_scope=CanWriteProviderKeys,
-    allowed=("GET",),
+refuse_other_methods(
+    config_router, read_scope=CanReadProviderKeys, write_scope=CanWriteProviderKeys
 )
-method_not_allowed(
-    config_router,
-    "/set_active_key/",
-    read_scope=CanReadProviderKeys,
-    write_scope=CanWriteProviderKeys,
-    allowed=("POST",),
-)
-method_not_allowed(
-    models_router,
-    "/",
-    read_scope=CanReadProviderKeys,
-    write_scope=CanWriteProviderKeys,
-    allowed=("GET",),
+refuse_other_methods(
+    models_router, read_scope=CanReadProviderKeys, write_scope=CanWriteProviderKeys
 )

@@ -13,9 +13,10 @@ from app.provider_keys.checks import checked_connection, key_format_error
 from app.provider_keys.service import ProviderKeyService, parse_key_id
 from app.providers.base import KeyState
 from app.web.errors import ValidationFailed
+from app.web.methods import refuse_other_methods
 from app.web.openapi import error_responses
 from app.web.pagination import Page, Pagination, page
-from app.web.routing import api_router, method_not_allowed
+from app.web.routing import api_router
 
 PREFIX = "/api/environments/{environment_id}/llm_analytics"
 router = api_router(f"{PREFIX}/provider_keys", "Provider keys")
@@ -140,31 +141,7 @@ async def create_provider_key_validation(
     return {"state": result.state.value, "error_message": result.error_message}
 
 
-method_not_allowed(
-    router,
-    "/",
-    read_scope=CanReadProviderKeys,
-    write_scope=CanWriteProviderKeys,
-    allowed=("GET", "POST"),
-)
-method_not_allowed(
-    router,
-    "/{id}/",
-    read_scope=CanReadProviderKeys,
-    write_scope=CanWriteProviderKeys,
-    allowed=("GET", "PATCH", "DELETE"),
-)
-method_not_allowed(
-    router,
-    "/{id}/validate/",
-    read_scope=CanReadProviderKeys,
-    write_scope=CanWriteProviderKeys,
-    allowed=("POST",),
-)
-method_not_allowed(
-    validations_router,
-    "/",
-    read_scope=CanReadProviderKeys,
-    write_scope=CanWriteProviderKeys,
-    allowed=("POST",),
+refuse_other_methods(router, read_scope=CanReadProviderKeys, write_scope=CanWriteProviderKeys)
+refuse_other_methods(
+    validations_router, read_scope=CanReadProviderKeys, write_scope=CanWriteProviderKeys
 )

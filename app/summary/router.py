@@ -14,8 +14,9 @@ from app.db.session import SessionDep
 from app.summary.schemas import SummaryErrorBody, SummaryRequest, SummaryResponse
 from app.summary.service import SummaryService, admit
 from app.web.jsonutil import JSONResponse
+from app.web.methods import refuse_other_methods
 from app.web.openapi import error_responses
-from app.web.routing import APIRoute, api_router, method_not_allowed
+from app.web.routing import APIRoute, api_router
 
 FUNCTION_STACK = "fastapi_function_astack"  # where FastAPI keeps function-scoped dependencies
 
@@ -111,10 +112,4 @@ async def create_evaluation_summary(
     return await SummaryService.from_request(request, session, context).summarize(body)
 
 
-method_not_allowed(
-    router,
-    "/",
-    read_scope=CanReadLLMAnalytics,
-    write_scope=CanWriteLLMAnalytics,
-    allowed=("POST",),
-)
+refuse_other_methods(router, read_scope=CanReadLLMAnalytics, write_scope=CanWriteLLMAnalytics)

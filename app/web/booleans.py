@@ -17,4 +17,3 @@ FALSE_VALUES = frozenset(
 # Query filters' vocabulary, compared after `.lower()`.
 QUERY_TRUE = frozenset({"true", "1", "yes"})
 QUERY_FALSE = frozenset({"false", "0", "no"})
-

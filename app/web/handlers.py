@@ -75,7 +75,7 @@ def _served_methods(request: Request) -> str:
     """The methods the routes of this path serve (not their 405 catch-alls), for `Allow`."""
     served: set[str] = set()
     for route in request.app.router.routes:
-        if getattr(getattr(route, "endpoint", None), "refuses_method", False):
+        if getattr(route, "refuses_method", False):
             continue
         if route.matches(request.scope)[0] is not Match.NONE:
             served |= set(getattr(route, "methods", None) or ())

@@ -9,8 +9,9 @@ from fastapi import Query, Request
 from pydantic import BaseModel, Field
 
 from app.auth.dependencies import CanReadDatasets, CanWriteDatasets
+from app.web.methods import refuse_other_methods
 from app.web.pagination import Pagination, page
-from app.web.routing import api_router, method_not_allowed
+from app.web.routing import api_router
 
 router = api_router("/api/environments/{environment_id}/probes", "probes")
 
@@ -36,11 +37,6 @@ async def create_probe(context: CanWriteDatasets, body: ProbeBody) -> dict[str, 
     return {"name": body.name, "size": body.size, "team": context.team_id}
 
 
-method_not_allowed(
-    router, "/", read_scope=CanReadDatasets, write_scope=CanWriteDatasets, allowed=("GET", "POST")
-)
-
-
 @router.get("/boom/")
 async def boom(context: CanReadDatasets) -> dict[str, Any]:
     raise RuntimeError("secret internals: SELECT * FROM users")
@@ -63,3 +59,7 @@ async def file_error(context: CanReadDatasets) -> dict[str, Any]:
 async def socket_error(context: CanReadDatasets) -> dict[str, Any]:
     # A connection error of something other than the database (e.g. a bug in an adapter).
     raise ConnectionResetError(104, "Connection reset by peer")
+
+
+# Refused methods on every probe path, answered after the caller's checks.
+refuse_other_methods(router, read_scope=CanReadDatasets, write_scope=CanWriteDatasets)
