@@ -15,7 +15,8 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
-from app.web.openapi_examples import COMPONENT_EXAMPLES, REQUEST_EXAMPLES, RESPONSE_EXAMPLES
+from app.web.openapi_examples import REQUEST_EXAMPLES, RESPONSE_EXAMPLES
+from app.web.openapi_samples import COMPONENT_EXAMPLES
 from app.web.pagination import MAX_LIMIT
 
 
