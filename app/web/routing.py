@@ -2,9 +2,10 @@
 
 SPEC §3 fixes the order of checks: authentication, scope, team, method, content type, body and
 query validation. FastAPI would parse the body before running dependencies, so this route
-class reads the body up front but decodes it (`app.bodies`) only when the team dependency
+class reads the body up front but decodes it (`app.web.bodies`) only when the team dependency
 (`app.auth.dependencies`) has let the caller in, then raises what is wrong with the body or the
-query. Bodies may be JSON or form-encoded, and an empty body reads as `{}`.
+query. Bodies may be JSON or form-encoded, and an empty body reads as `{}`; FastAPI gets them
+through a `Request` subclass (`DeferredBodyRequest`). The 405 routes are in `app.web.methods`.
 """
 
 from __future__ import annotations
