@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import metrics
 from app.crypto import build_secret_box
@@ -21,7 +22,7 @@ from app.providers.client import create_http_client
 from app.providers.limits import TeamSlots
 from app.settings import Settings, get_settings
 from app.web import ops
-from app.web.errors import install_error_handlers
+from app.web.handlers import install_error_handlers
 from app.web.jsonutil import JSONResponse
 from app.web.middleware import BodySizeLimit, PathNormalizer, RequestContext
 from app.web.openapi import install_openapi, operation_id
@@ -65,16 +66,19 @@ def _feature_routers() -> list[Any]:
 def create_app(
     settings: Settings | None = None,
     *,
+    sessionmaker: async_sessionmaker[AsyncSession] | None = None,
     http_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
+    """The application. Tests pass their own `sessionmaker` (the lifespan then builds no
+    engine) and an `http_transport` that fakes the LLM providers."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(resolve_database_url(settings))
-        app.state.engine = engine
-        app.state.sessionmaker = create_sessionmaker(engine)
-        app.state.http_client = create_http_client(settings, http_transport)
+        engine = None
+        if sessionmaker is None:
+            engine = create_engine(resolve_database_url(settings))
+            app.state.sessionmaker = create_sessionmaker(engine)
         # --- experiments: one in-process queue worker (EXPERIMENT_WORKER_IN_PROCESS) ---
         worker_stop, worker_task = _start_experiment_worker(app, settings)
         try:
@@ -84,7 +88,8 @@ def create_app(
                 worker_stop.set()
                 await asyncio.gather(worker_task, return_exceptions=True)
             await app.state.http_client.aclose()
-            await engine.dispose()
+            if engine is not None:
+                await engine.dispose()
             metrics.worker_stopped()
 
     app = FastAPI(
@@ -100,6 +105,10 @@ def create_app(
         generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
+    if sessionmaker is not None:
+        app.state.sessionmaker = sessionmaker
+    # Built here, closed by the lifespan: an app served without one (tests) has it too.
+    app.state.http_client = create_http_client(settings, http_transport)
     # Built here, not in the lifespan: start-up must stop at once on a bad ENCRYPTION_KEYS.
     app.state.secret_box = build_secret_box(settings)
     app.state.provider_slots = TeamSlots(

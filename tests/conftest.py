@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 
 from app.db.engine import create_engine
 from app.main import create_app
-from app.providers.client import create_http_client
 from app.settings import Settings
 from tests import database
 from tests.factories import Identity, make_identity
@@ -91,16 +90,13 @@ def provider_transport() -> httpx.MockTransport:
 @pytest.fixture
 async def app(
     settings: Settings,
-    engine: AsyncEngine,
     sessionmaker: async_sessionmaker[AsyncSession],
     provider_transport: httpx.AsyncBaseTransport,
 ) -> AsyncIterator[object]:
-    application = create_app(settings, http_transport=provider_transport)
-    application.state.engine = engine
-    application.state.sessionmaker = sessionmaker
-    application.state.http_client = create_http_client(settings, provider_transport)
-    yield application
-    await application.state.http_client.aclose()
+    application = create_app(settings, sessionmaker=sessionmaker, http_transport=provider_transport)
+    # Run the app's lifespan as a server would: it closes the outbound client at the end.
+    async with application.router.lifespan_context(application):
+        yield application
 
 
 @pytest.fixture

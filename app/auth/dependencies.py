@@ -1,9 +1,11 @@
 """Request dependencies: who is calling, with which scopes, on which team.
 
-Each endpoint names its scope through one alias below (`DatasetRead`, `ProviderKeyWrite`, …).
-The dependency runs SPEC §3's checks in order — 401, 403 (scope), 404/403 (team) — and only
-then has the body decoded and raises whatever is wrong with it or the query (415/400), so a
-caller without access never learns anything from validation, nor costs a parse.
+Each endpoint names its scope through one alias below (`CanReadDatasets`,
+`CanWriteProviderKeys`, …), named for the permission, apart from the response schemas
+(`DatasetRead`, …). The dependency runs SPEC §3's checks in order — 401, 403 (scope),
+404/403 (team) — and only then has the body decoded and raises whatever is wrong with it or
+the query (415/400), so a caller without access never learns anything from validation, nor
+costs a parse.
 """
 
 from __future__ import annotations
@@ -95,29 +97,35 @@ async def resolve_team(request: Request, session: Any, team_ref: str, scope: str
     )
 
 
-def _environment_scope(scope: str) -> Any:
-    async def dependency(
+class RequireScope:
+    """The dependency behind a scope alias: SPEC §3's checks for one scope on the path's team.
+
+    `scope` is read back by the route class (`app.web.routing`), which lets the body be decoded
+    only after this has run, and by the 405 routes' documentation (`app.web.methods`).
+    """
+
+    def __init__(self, scope: str) -> None:
+        self.scope = scope
+
+    async def __call__(
+        self,
         request: Request,
         session: SessionDep,
         _bearer: BearerDep,
         environment_id: Annotated[str, Path(description=TEAM_PATH_DESCRIPTION)],
     ) -> TeamContext:
-        return await resolve_team(request, session, environment_id, scope)
-
-    dependency.__name__ = f"require_{scope.replace(':', '_')}"
-    dependency.scope = scope  # type: ignore[attr-defined]
-    return dependency
+        return await resolve_team(request, session, environment_id, self.scope)
 
 
 # `/api/environments/{environment_id}/…` families
-DatasetRead = Annotated[TeamContext, Depends(_environment_scope("dataset:read"))]
-DatasetWrite = Annotated[TeamContext, Depends(_environment_scope("dataset:write"))]
-EvaluationRead = Annotated[TeamContext, Depends(_environment_scope("evaluation:read"))]
-EvaluationWrite = Annotated[TeamContext, Depends(_environment_scope("evaluation:write"))]
+CanReadDatasets = Annotated[TeamContext, Depends(RequireScope("dataset:read"))]
+CanWriteDatasets = Annotated[TeamContext, Depends(RequireScope("dataset:write"))]
+CanReadEvaluations = Annotated[TeamContext, Depends(RequireScope("evaluation:read"))]
+CanWriteEvaluations = Annotated[TeamContext, Depends(RequireScope("evaluation:write"))]
 
 # `/api/environments/{environment_id}/llm_analytics/…` families (SPEC writes `{project_id}`:
 # the URLs are the same; the document names the team parameter alike on every route).
-ProviderKeyRead = Annotated[TeamContext, Depends(_environment_scope("llm_provider_key:read"))]
-ProviderKeyWrite = Annotated[TeamContext, Depends(_environment_scope("llm_provider_key:write"))]
-LLMAnalyticsRead = Annotated[TeamContext, Depends(_environment_scope("llm_analytics:read"))]
-LLMAnalyticsWrite = Annotated[TeamContext, Depends(_environment_scope("llm_analytics:write"))]
+CanReadProviderKeys = Annotated[TeamContext, Depends(RequireScope("llm_provider_key:read"))]
+CanWriteProviderKeys = Annotated[TeamContext, Depends(RequireScope("llm_provider_key:write"))]
+CanReadLLMAnalytics = Annotated[TeamContext, Depends(RequireScope("llm_analytics:read"))]
+CanWriteLLMAnalytics = Annotated[TeamContext, Depends(RequireScope("llm_analytics:write"))]

@@ -20,14 +20,15 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from app.auth.dependencies import DatasetRead, DatasetWrite
+from app.auth.dependencies import CanReadDatasets, CanWriteDatasets
 from app.datasets.bulk import Importer, answer_stream
 from app.datasets.bulk_answers import STATUSES, ImportOptions
 from app.datasets.bulk_export import export_stream
 from app.datasets.bulk_formats import MEDIA_TYPES, BodyError, decompressed, utf8_prefix_ok
 from app.datasets.repository import DatasetItemRepository, DatasetRepository
 from app.db.session import SessionDep
-from app.web.errors import NotFound, UnsupportedMediaType, ValidationFailed, error_responses
+from app.web.errors import NotFound, UnsupportedMediaType, ValidationFailed
+from app.web.openapi import error_responses
 from app.web.routing import api_router
 
 PREFIX = "/api/environments/{environment_id}"
@@ -156,7 +157,7 @@ async def _prepended(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[
     openapi_extra=IMPORT_BODY,
 )
 async def import_dataset_items(
-    context: DatasetWrite,
+    context: CanWriteDatasets,
     session: SessionDep,
     request: Request,
     dataset_id: DatasetId,
@@ -245,7 +246,7 @@ def _slug(name: str) -> str:
     },
 )
 async def export_dataset_items(
-    context: DatasetRead,
+    context: CanReadDatasets,
     session: SessionDep,
     request: Request,
     dataset_id: DatasetId,

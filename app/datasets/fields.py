@@ -15,17 +15,13 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
+from app.web.booleans import FALSE_VALUES, TRUE_VALUES
 from app.web.errors import APIErrorCarrier
 
 DATETIME_FORMAT = (
     "Datetime has wrong format. Use one of these formats instead: "
     "YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z]."
 )
-# DRF BooleanField's vocabulary (form bodies send strings).
-TRUE_VALUES = frozenset({"t", "T", "y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE"})
-TRUE_VALUES |= {"on", "On", "ON", "1"}
-FALSE_VALUES = frozenset({"f", "F", "n", "N", "no", "No", "NO", "false", "False", "FALSE"})
-FALSE_VALUES |= {"off", "Off", "OFF", "0"}
 
 
 def _not_null(value: Any) -> None:

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
-from app.auth.dependencies import DatasetRead, DatasetWrite
+from app.auth.dependencies import CanReadDatasets, CanWriteDatasets
 from app.datasets import schemas
 from app.datasets.bulk_router import bulk
 from app.datasets.filters import dataset_order_terms, optional_uuid, search_term, uuid_list
@@ -22,10 +22,12 @@ from app.datasets.paging import ListWindow, PageRows, Window
 from app.datasets.repository import DatasetItemRepository, DatasetRepository
 from app.datasets.serializers import render_dataset, render_item
 from app.db.session import SessionDep
-from app.web.errors import NotFound, ValidationFailed, error_responses
+from app.web.errors import NotFound, ValidationFailed
 from app.web.jsonutil import JSONResponse
+from app.web.methods import refuse_other_methods
+from app.web.openapi import error_responses
 from app.web.pagination import ORDER_BY_CHOICES, Page, PageParams, cursor_page, page
-from app.web.routing import api_router, method_not_allowed
+from app.web.routing import api_router
 
 PREFIX = "/api/environments/{environment_id}"
 # Full paths under one prefix keep the 405 routes' operation ids distinct between the two.
@@ -64,7 +66,7 @@ def _page(
 
 @datasets.get("/datasets/", response_model=Page[schemas.DatasetRead], responses=READ_ERRORS)
 async def list_datasets(
-    context: DatasetRead,
+    context: CanReadDatasets,
     session: SessionDep,
     request: Request,
     window: ListWindow,
@@ -94,7 +96,7 @@ async def list_datasets(
     "/datasets/", status_code=201, response_model=schemas.DatasetRead, responses=WRITE_ERRORS
 )
 async def create_dataset(
-    context: DatasetWrite, session: SessionDep, body: schemas.DatasetCreate
+    context: CanWriteDatasets, session: SessionDep, body: schemas.DatasetCreate
 ) -> JSONResponse:
     """Create a dataset. Scope `dataset:write`."""
     row = await DatasetRepository(session, context.team_id).create(
@@ -105,7 +107,7 @@ async def create_dataset(
 
 @datasets.get("/datasets/{id}/", response_model=schemas.DatasetRead, responses=READ_ERRORS)
 async def retrieve_dataset(
-    context: DatasetRead, session: SessionDep, dataset_id: DatasetId
+    context: CanReadDatasets, session: SessionDep, dataset_id: DatasetId
 ) -> JSONResponse:
     """Retrieve a dataset (404 once soft-deleted). Scope `dataset:read`."""
     row = await DatasetRepository(session, context.team_id).get(_object_id(dataset_id))
@@ -116,7 +118,10 @@ async def retrieve_dataset(
 
 @datasets.patch("/datasets/{id}/", response_model=schemas.DatasetRead, responses=WRITE_ERRORS)
 async def update_dataset(
-    context: DatasetWrite, session: SessionDep, body: schemas.DatasetUpdate, dataset_id: DatasetId
+    context: CanWriteDatasets,
+    session: SessionDep,
+    body: schemas.DatasetUpdate,
+    dataset_id: DatasetId,
 ) -> JSONResponse:
     """Update a dataset; `{"deleted": true}` soft-deletes, `false` restores.
     Scope `dataset:write`."""
@@ -140,7 +145,7 @@ def _unknown_dataset(dataset_id: uuid.UUID) -> ValidationFailed:
 
 @items.get("/dataset_items/", response_model=Page[schemas.DatasetItemRead], responses=READ_ERRORS)
 async def list_dataset_items(
-    context: DatasetRead,
+    context: CanReadDatasets,
     session: SessionDep,
     request: Request,
     window: ListWindow,
@@ -162,7 +167,7 @@ async def list_dataset_items(
     responses=WRITE_ERRORS,
 )
 async def create_dataset_item(
-    context: DatasetWrite, session: SessionDep, body: schemas.DatasetItemCreate
+    context: CanWriteDatasets, session: SessionDep, body: schemas.DatasetItemCreate
 ) -> JSONResponse:
     """Add an item to a live dataset of the team. Scope `dataset:write`."""
     row = await DatasetItemRepository(session, context.team_id).create(
@@ -175,7 +180,7 @@ async def create_dataset_item(
 
 @items.get("/dataset_items/{id}/", response_model=schemas.DatasetItemRead, responses=READ_ERRORS)
 async def retrieve_dataset_item(
-    context: DatasetRead, session: SessionDep, item_id: ItemId
+    context: CanReadDatasets, session: SessionDep, item_id: ItemId
 ) -> JSONResponse:
     """Retrieve an item (404 once soft-deleted). Scope `dataset:read`."""
     row = await DatasetItemRepository(session, context.team_id).get(_object_id(item_id))
@@ -186,7 +191,7 @@ async def retrieve_dataset_item(
 
 @items.patch("/dataset_items/{id}/", response_model=schemas.DatasetItemRead, responses=WRITE_ERRORS)
 async def update_dataset_item(
-    context: DatasetWrite, session: SessionDep, body: schemas.DatasetItemUpdate, item_id: ItemId
+    context: CanWriteDatasets, session: SessionDep, body: schemas.DatasetItemUpdate, item_id: ItemId
 ) -> JSONResponse:
     """Update an item, move it to another dataset of the team, soft-delete or restore it.
     Scope `dataset:write`."""
@@ -201,31 +206,12 @@ async def update_dataset_item(
 
 
 for _router, _base in ((datasets, "/datasets/"), (items, "/dataset_items/")):
-    method_not_allowed(
-        _router, _base, read_scope=DatasetRead, write_scope=DatasetWrite, allowed=("GET", "POST")
-    )
-    method_not_allowed(
+    refuse_other_methods(
         _router,
-        f"{_base}{{id}}/",
-        read_scope=DatasetRead,
-        write_scope=DatasetWrite,
-        allowed=("GET", "PATCH"),
-        documented=("DELETE",),
+        read_scope=CanReadDatasets,
+        write_scope=CanWriteDatasets,
+        hard_delete=(f"{_base}{{id}}/",),
     )
-
 # Bulk import/export (issue 15): their own module, their own 405s.
-method_not_allowed(
-    bulk,
-    "/datasets/{id}/items/import/",
-    read_scope=DatasetRead,
-    write_scope=DatasetWrite,
-    allowed=("POST",),
-)
-method_not_allowed(
-    bulk,
-    "/datasets/{id}/items/export/",
-    read_scope=DatasetRead,
-    write_scope=DatasetWrite,
-    allowed=("GET",),
-)
+refuse_other_methods(bulk, read_scope=CanReadDatasets, write_scope=CanWriteDatasets)
 router = APIRouter(routes=[*datasets.routes, *items.routes, *bulk.routes])

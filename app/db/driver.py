@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import ClauseElement
 
-from app.web.errors import database_unavailable, sqlstate_means_unavailable
+from app.web.handlers import database_unavailable, sqlstate_means_unavailable
 
 T = TypeVar("T")
 _DIALECT = asyncpg_dialect.dialect()  # type: ignore[no-untyped-call]

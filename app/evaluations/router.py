@@ -22,15 +22,18 @@ from app.evaluations.schemas import (
     run_read,
 )
 from app.evaluations.service import EvaluationServiceDep
-from app.web.errors import NotFound, ValidationFailed, error_responses
+from app.web.booleans import QUERY_FALSE as _FALSE
+from app.web.booleans import QUERY_TRUE as _TRUE
+from app.web.errors import NotFound, ValidationFailed
+from app.web.methods import refuse_other_methods
+from app.web.openapi import error_responses
 from app.web.pagination import Page, Pagination, page
-from app.web.routing import api_router, method_not_allowed
+from app.web.routing import api_router
 
 router = api_router("/api/environments/{environment_id}/evaluations", "Evaluations")
 RUNS_TAG = "Evaluation runs"
 ID_PATH = "/{id}/"
 RUNS_PATH = "/{id}/runs/"
-_TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
 
 
 def _parse_uuid(raw: str) -> uuid.UUID:
@@ -75,7 +78,7 @@ def _filters(
 
 @router.get("/", response_model=Page[EvaluationRead], responses=error_responses(400, 401, 403, 404))
 async def list_evaluations(
-    context: auth.EvaluationRead,
+    context: auth.CanReadEvaluations,
     session: SessionDep,
     request: Request,
     pagination: Pagination,
@@ -103,7 +106,7 @@ async def list_evaluations(
     responses=error_responses(400, 401, 403, 404, 415),
 )
 async def create_evaluation(
-    context: auth.EvaluationWrite, service: EvaluationServiceDep, body: EvaluationCreate
+    context: auth.CanWriteEvaluations, service: EvaluationServiceDep, body: EvaluationCreate
 ) -> EvaluationRead:
     """Create an LLM-judge evaluation. Scope `evaluation:write`."""
     return evaluation_read(*await service.create(body, context.user_id))
@@ -111,7 +114,7 @@ async def create_evaluation(
 
 @router.get(ID_PATH, response_model=EvaluationRead, responses=error_responses(401, 403, 404))
 async def retrieve_evaluation(
-    context: auth.EvaluationRead, session: SessionDep, id: str
+    context: auth.CanReadEvaluations, session: SessionDep, id: str
 ) -> EvaluationRead:
     """One evaluation (deleted ones answer 404). Scope `evaluation:read`."""
     found = await EvaluationRepository(session, context.team_id).get(_parse_uuid(id))
@@ -122,30 +125,16 @@ async def retrieve_evaluation(
 
 @router.patch(ID_PATH, response_model=EvaluationRead, responses=error_responses(400, 401, 403, 404))
 async def update_evaluation(
-    context: auth.EvaluationWrite, service: EvaluationServiceDep, id: str, body: EvaluationUpdate
+    context: auth.CanWriteEvaluations,
+    service: EvaluationServiceDep,
+    id: str,
+    body: EvaluationUpdate,
 ) -> EvaluationRead:
     """Update the fields sent; `{"deleted": true}` soft-deletes, `false` restores.
 
     Scope `evaluation:write`.
     """
     return evaluation_read(*await service.update(_parse_uuid(id), body))
-
-
-method_not_allowed(
-    router,
-    "/",
-    read_scope=auth.EvaluationRead,
-    write_scope=auth.EvaluationWrite,
-    allowed=("GET", "POST"),
-)
-method_not_allowed(
-    router,
-    ID_PATH,
-    read_scope=auth.EvaluationRead,
-    write_scope=auth.EvaluationWrite,
-    allowed=("GET", "PATCH"),
-    documented=("DELETE",),
-)
 
 
 # --- runs ------------------------------------------------------------------------------------
@@ -159,7 +148,7 @@ method_not_allowed(
     tags=[RUNS_TAG],
 )
 async def create_evaluation_runs(
-    context: auth.EvaluationWrite, service: EvaluationServiceDep, id: str, body: RunBatch
+    context: auth.CanWriteEvaluations, service: EvaluationServiceDep, id: str, body: RunBatch
 ) -> RunBatchResult:
     """Record up to 1000 runs, all or nothing (a bad run refuses the batch).
 
@@ -184,7 +173,7 @@ async def create_evaluation_runs(
     tags=[RUNS_TAG],
 )
 async def list_evaluation_runs(
-    context: auth.EvaluationRead,
+    context: auth.CanReadEvaluations,
     session: SessionDep,
     request: Request,
     id: str,
@@ -200,10 +189,9 @@ async def list_evaluation_runs(
     return page(request, pagination, count, [run_read(run) for run in runs])
 
 
-method_not_allowed(
+refuse_other_methods(
     router,
-    RUNS_PATH,
-    read_scope=auth.EvaluationRead,
-    write_scope=auth.EvaluationWrite,
-    allowed=("GET", "POST"),
+    read_scope=auth.CanReadEvaluations,
+    write_scope=auth.CanWriteEvaluations,
+    hard_delete=(ID_PATH,),
 )

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import Depends
 from pydantic import BaseModel
 
-from app.auth.dependencies import EvaluationWrite
+from app.auth.dependencies import CanWriteEvaluations
 from app.db.session import SessionDep
 from app.evaluations import rules
 from app.evaluations.repository import EvaluationRepository
@@ -140,7 +140,7 @@ def _configuration_columns(configuration: ModelConfigurationIn | None) -> dict[s
     }
 
 
-def evaluation_service(context: EvaluationWrite, session: SessionDep) -> EvaluationService:
+def evaluation_service(context: CanWriteEvaluations, session: SessionDep) -> EvaluationService:
     return EvaluationService(EvaluationRepository(session, context.team_id))
 
 

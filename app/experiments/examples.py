@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.web.openapi_examples import (
+from app.web.openapi_samples import (
     CREATED,
     DATASET_ID,
     EVALUATION_ID,

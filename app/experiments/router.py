@@ -22,9 +22,11 @@ from app.experiments.schemas import (
     Status,
     VerdictName,
 )
-from app.web.errors import NotFound, ValidationFailed, error_responses
+from app.web.errors import NotFound, ValidationFailed
+from app.web.methods import refuse_other_methods
+from app.web.openapi import error_responses
 from app.web.pagination import Page, Pagination, cursor_page, decode_cursor, page
-from app.web.routing import api_router, method_not_allowed
+from app.web.routing import api_router
 
 router = api_router("/api/environments/{environment_id}/experiments", "Experiments")
 runs_router = api_router("/api/environments/{environment_id}/evaluation_runs", "Experiments")
@@ -45,7 +47,7 @@ async def _experiment(repo: ExperimentRepository, raw_id: str) -> Any:
     responses=error_responses(400, 401, 403, 404, 415),
 )
 async def create_experiment(
-    context: auth.EvaluationWrite, session: SessionDep, body: ExperimentCreate
+    context: auth.CanWriteEvaluations, session: SessionDep, body: ExperimentCreate
 ) -> dict[str, Any]:
     """Start an experiment: answers at once with status `queued`; a worker runs it.
 
@@ -62,7 +64,7 @@ async def create_experiment(
     responses=error_responses(400, 401, 403, 404),
 )
 async def list_experiments(
-    context: auth.EvaluationRead,
+    context: auth.CanReadEvaluations,
     session: SessionDep,
     request: Request,
     pagination: Pagination,
@@ -81,7 +83,7 @@ async def list_experiments(
     responses=error_responses(400, 401, 403, 404),
 )
 async def compare_experiments(
-    context: auth.EvaluationRead,
+    context: auth.CanReadEvaluations,
     session: SessionDep,
     request: Request,
     pagination: Pagination,
@@ -118,7 +120,7 @@ async def compare_experiments(
     responses=error_responses(401, 403, 404),
 )
 async def retrieve_experiment(
-    context: auth.EvaluationRead, session: SessionDep, id: str
+    context: auth.CanReadEvaluations, session: SessionDep, id: str
 ) -> dict[str, Any]:
     """Status, progress, per-evaluation tallies and per-provider usage. Scope `evaluation:read`."""
     repo = ExperimentRepository(session, context.team_id)
@@ -131,7 +133,7 @@ async def retrieve_experiment(
     responses=error_responses(401, 403, 404),
 )
 async def cancel_experiment(
-    context: auth.EvaluationWrite, session: SessionDep, id: str
+    context: auth.CanWriteEvaluations, session: SessionDep, id: str
 ) -> dict[str, Any]:
     """Stop dispatching; verdicts already written stay. Scope `evaluation:write`."""
     repo = ExperimentRepository(session, context.team_id)
@@ -146,7 +148,7 @@ async def cancel_experiment(
     responses=error_responses(400, 401, 403, 404),
 )
 async def list_experiment_results(
-    context: auth.EvaluationRead,
+    context: auth.CanReadEvaluations,
     session: SessionDep,
     request: Request,
     id: str,
@@ -203,7 +205,7 @@ def _result(row: Any) -> dict[str, Any]:
     responses=error_responses(400, 401, 403, 404),
 )
 async def list_experiment_calls(
-    context: auth.EvaluationRead,
+    context: auth.CanReadEvaluations,
     session: SessionDep,
     request: Request,
     id: str,
@@ -235,7 +237,7 @@ async def list_experiment_calls(
     responses=error_responses(400, 401, 403, 404, 415),
 )
 async def create_evaluation_run(
-    context: auth.EvaluationWrite, session: SessionDep, body: EvaluationRunStart
+    context: auth.CanWriteEvaluations, session: SessionDep, body: EvaluationRunStart
 ) -> dict[str, Any]:
     """PostHog's single-target run: judge one dataset item (`target_event_id` is the item's
     id here) with one evaluation, in the background. `workflow_id` is the id of the one-item
@@ -259,33 +261,7 @@ async def create_evaluation_run(
     }
 
 
-for path, allowed in (("/", ("GET", "POST")), (ID_PATH, ("GET",)), ("/compare/", ("GET",))):
-    method_not_allowed(
-        router,
-        path,
-        read_scope=auth.EvaluationRead,
-        write_scope=auth.EvaluationWrite,
-        allowed=allowed,
+for _router in (router, runs_router):
+    refuse_other_methods(
+        _router, read_scope=auth.CanReadEvaluations, write_scope=auth.CanWriteEvaluations
     )
-for path in ("/{id}/results/", "/{id}/calls/"):
-    method_not_allowed(
-        router,
-        path,
-        read_scope=auth.EvaluationRead,
-        write_scope=auth.EvaluationWrite,
-        allowed=("GET",),
-    )
-method_not_allowed(
-    router,
-    "/{id}/cancel/",
-    read_scope=auth.EvaluationRead,
-    write_scope=auth.EvaluationWrite,
-    allowed=("POST",),
-)
-method_not_allowed(
-    runs_router,
-    "/",
-    read_scope=auth.EvaluationRead,
-    write_scope=auth.EvaluationWrite,
-    allowed=("POST",),
-)

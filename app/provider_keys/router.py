@@ -7,13 +7,14 @@ from typing import Annotated, Any
 
 from fastapi import Path, Query, Request, Response
 
-from app.auth.dependencies import ProviderKeyRead, ProviderKeyWrite
+from app.auth.dependencies import CanReadProviderKeys, CanWriteProviderKeys
 from app.provider_keys import schemas
 from app.provider_keys.schemas import checked_key_id, checked_provider, parse_key_id
 from app.provider_keys.service import ProviderKeyServiceDep
-from app.web.errors import error_responses
+from app.web.methods import refuse_other_methods
+from app.web.openapi import error_responses
 from app.web.pagination import Page, Pagination, page
-from app.web.routing import api_router, method_not_allowed
+from app.web.routing import api_router
 
 PREFIX = "/api/environments/{environment_id}/llm_analytics"
 router = api_router(f"{PREFIX}/provider_keys", "Provider keys")
@@ -27,7 +28,7 @@ WRITE_ERRORS = error_responses(400, 401, 403, 404, 413, 415, 429)  # 429: PROVID
 
 @router.get("/", response_model=Page[schemas.ProviderKeyRead], responses=READ_ERRORS)
 async def list_provider_keys(
-    context: ProviderKeyRead,
+    context: CanReadProviderKeys,
     request: Request,
     service: ProviderKeyServiceDep,
     pagination: Pagination,
@@ -39,7 +40,7 @@ async def list_provider_keys(
 
 @router.post("/", status_code=201, response_model=schemas.ProviderKeyRead, responses=WRITE_ERRORS)
 async def create_provider_key(
-    context: ProviderKeyWrite, service: ProviderKeyServiceDep, body: schemas.ProviderKeyCreate
+    context: CanWriteProviderKeys, service: ProviderKeyServiceDep, body: schemas.ProviderKeyCreate
 ) -> dict[str, Any]:
     """Store a provider key after checking its format and validating it live with the provider
     (nothing is stored when it is not `ok`). Scope `llm_provider_key:write`."""
@@ -48,7 +49,7 @@ async def create_provider_key(
 
 @router.get("/{id}/", response_model=schemas.ProviderKeyRead, responses=READ_ERRORS)
 async def retrieve_provider_key(
-    context: ProviderKeyRead, service: ProviderKeyServiceDep, key_id: KeyId
+    context: CanReadProviderKeys, service: ProviderKeyServiceDep, key_id: KeyId
 ) -> dict[str, Any]:
     """One provider key (never its secret). Scope `llm_provider_key:read`."""
     return await service.retrieve(context, parse_key_id(key_id))
@@ -56,7 +57,7 @@ async def retrieve_provider_key(
 
 @router.patch("/{id}/", response_model=schemas.ProviderKeyRead, responses=WRITE_ERRORS)
 async def update_provider_key(
-    context: ProviderKeyWrite,
+    context: CanWriteProviderKeys,
     service: ProviderKeyServiceDep,
     key_id: KeyId,
     body: schemas.ProviderKeyUpdate,
@@ -70,7 +71,7 @@ async def update_provider_key(
     "/{id}/", status_code=204, response_class=Response, responses=error_responses(401, 403, 404)
 )
 async def delete_provider_key(
-    context: ProviderKeyWrite, service: ProviderKeyServiceDep, key_id: KeyId
+    context: CanWriteProviderKeys, service: ProviderKeyServiceDep, key_id: KeyId
 ) -> Response:
     """Delete a key; when it was the active key, the team has none afterwards.
     Scope `llm_provider_key:write`."""
@@ -84,7 +85,7 @@ async def delete_provider_key(
     responses=error_responses(401, 403, 404, 429),
 )
 async def validate_provider_key(
-    context: ProviderKeyWrite, service: ProviderKeyServiceDep, key_id: KeyId
+    context: CanWriteProviderKeys, service: ProviderKeyServiceDep, key_id: KeyId
 ) -> dict[str, Any]:
     """Re-check the stored key with its provider and save the outcome in `state` /
     `error_message` (200 also when the key turned out invalid). Scope `llm_provider_key:write`."""
@@ -98,7 +99,9 @@ async def validate_provider_key(
     responses=error_responses(400, 401, 403, 404, 413, 415, 429),
 )
 async def create_provider_key_validation(
-    context: ProviderKeyWrite, service: ProviderKeyServiceDep, body: schemas.KeyValidationRequest
+    context: CanWriteProviderKeys,
+    service: ProviderKeyServiceDep,
+    body: schemas.KeyValidationRequest,
 ) -> dict[str, Any]:
     """Check a key with its provider without storing anything: 201 with `state` ok, invalid or
     error. Scope `llm_provider_key:write`."""
@@ -109,7 +112,7 @@ async def create_provider_key_validation(
     "/", response_model=schemas.ModelList, responses=error_responses(400, 401, 403, 404, 429, 502)
 )
 async def list_llm_models(
-    context: ProviderKeyRead,
+    context: CanReadProviderKeys,
     service: ProviderKeyServiceDep,
     provider: Annotated[str, Query(description="Provider name; `google` means gemini.")],
     key_id: Annotated[
@@ -123,30 +126,10 @@ async def list_llm_models(
     return {"models": models}
 
 
-method_not_allowed(
-    router, "/", read_scope=ProviderKeyRead, write_scope=ProviderKeyWrite, allowed=("GET", "POST")
+refuse_other_methods(router, read_scope=CanReadProviderKeys, write_scope=CanWriteProviderKeys)
+refuse_other_methods(
+    validations_router, read_scope=CanReadProviderKeys, write_scope=CanWriteProviderKeys
 )
-method_not_allowed(
-    router,
-    "/{id}/",
-    read_scope=ProviderKeyRead,
-    write_scope=ProviderKeyWrite,
-    allowed=("GET", "PATCH", "DELETE"),
-)
-method_not_allowed(
-    router,
-    "/{id}/validate/",
-    read_scope=ProviderKeyRead,
-    write_scope=ProviderKeyWrite,
-    allowed=("POST",),
-)
-method_not_allowed(
-    validations_router,
-    "/",
-    read_scope=ProviderKeyRead,
-    write_scope=ProviderKeyWrite,
-    allowed=("POST",),
-)
-method_not_allowed(
-    models_router, "/", read_scope=ProviderKeyRead, write_scope=ProviderKeyWrite, allowed=("GET",)
+refuse_other_methods(
+    models_router, read_scope=CanReadProviderKeys, write_scope=CanWriteProviderKeys
 )

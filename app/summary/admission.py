@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 
 from app import metrics
-from app.auth.dependencies import LLMAnalyticsWrite, TeamContext
+from app.auth.dependencies import CanWriteLLMAnalytics, TeamContext
 from app.db.session import SessionDep, end_transaction, transaction
 from app.summary import repository as store
 from app.web.deps import SessionmakerDep, SettingsDep
@@ -20,7 +20,7 @@ THROTTLE_NAMES = {"minute": "burst", "hour": "sustained", "day": "daily"}
 
 
 async def admitted(
-    context: LLMAnalyticsWrite,
+    context: CanWriteLLMAnalytics,
     session: SessionDep,
     sessionmaker: SessionmakerDep,
     settings: SettingsDep,

@@ -1,18 +1,19 @@
 """`POST /api/environments/{environment_id}/llm_analytics/evaluation_summary/`.
 
 Every error body of this endpoint also carries `error` (= `detail`, SPEC §5.8): the app's error
-handlers add it for this path (`app.web.errors.ERROR_KEY_PATH`), the 405s below included.
+handlers add it for this path (`app.web.error_key.ERROR_KEY_PATH`), the 405s below included.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from app.auth.dependencies import LLMAnalyticsRead, LLMAnalyticsWrite
+from app.auth.dependencies import CanReadLLMAnalytics, CanWriteLLMAnalytics
 from app.summary.schemas import SummaryErrorBody, SummaryRequest, SummaryResponse
 from app.summary.service import SummaryServiceDep
-from app.web.errors import error_responses
-from app.web.routing import api_router, method_not_allowed
+from app.web.methods import refuse_other_methods
+from app.web.openapi import error_responses
+from app.web.routing import api_router
 
 router = api_router(
     "/api/environments/{environment_id}/llm_analytics/evaluation_summary", "Evaluation summary"
@@ -41,10 +42,4 @@ async def create_evaluation_summary(
     return await service.summarize(body)
 
 
-method_not_allowed(
-    router,
-    "/",
-    read_scope=LLMAnalyticsRead,
-    write_scope=LLMAnalyticsWrite,
-    allowed=("POST",),
-)
+refuse_other_methods(router, read_scope=CanReadLLMAnalytics, write_scope=CanWriteLLMAnalytics)

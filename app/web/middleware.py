@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import metrics
 from app.logging import request_id_var
+from app.web.error_key import ERROR_KEY_PATH, with_error_key
 from app.web.errors import PayloadTooLarge, render
 from app.web.jsonutil import JSONResponse
 from app.web.pagination import ORIGINAL_PATH
@@ -23,7 +24,6 @@ logger = logging.getLogger("app.access")
 _PROJECTS = re.compile(r"^/api/projects/")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 # SPEC §5.8: every error of the summary endpoint also carries `error` (= `detail`).
-_ERROR_KEY_PATH = re.compile(r"^/api/environments/[^/]+/llm_analytics/evaluation_summary/$")
 
 
 class PathNormalizer:
@@ -108,9 +108,9 @@ class _BodyTooLarge(PayloadTooLarge):
 
 def _too_large(scope: Scope) -> Response:
     error = PayloadTooLarge()
-    if not _ERROR_KEY_PATH.match(scope["path"]):
+    if not ERROR_KEY_PATH.match(scope["path"]):
         return render(error)
-    return JSONResponse({**error.body(), "error": error.detail}, status_code=error.status_code)
+    return JSONResponse(with_error_key(error.body()), status_code=error.status_code)
 
 
 class RequestContext:

@@ -14,11 +14,43 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 
 from app.providers.names import accepted_names
-from app.web.errors import ErrorBody
-from app.web.openapi_examples import COMPONENT_EXAMPLES, REQUEST_EXAMPLES, RESPONSE_EXAMPLES
+from app.web.openapi_examples import REQUEST_EXAMPLES, RESPONSE_EXAMPLES
+from app.web.openapi_samples import COMPONENT_EXAMPLES
 from app.web.pagination import MAX_LIMIT, ORDER_BY_CHOICES
+
+
+class ErrorBody(BaseModel):
+    """PostHog's error shape, for the OpenAPI document."""
+
+    type: str
+    code: str
+    detail: str
+    attr: str | None = None
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` entries documenting the error shape for the given statuses."""
+    descriptions = {
+        400: "Validation error",
+        401: "Missing or unknown API key",
+        403: "Missing scope or team not accessible",
+        404: "Not found",
+        405: "Method not allowed",
+        413: "Body too large",
+        415: "Unsupported media type",
+        429: "Throttled",
+        502: "Upstream provider failed",
+        503: "Database unavailable",
+        504: "Upstream provider timed out",
+    }
+    return {
+        status: {"model": ErrorBody, "description": descriptions.get(status, "Error")}
+        for status in statuses
+    }
+
 
 ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
 

@@ -14,9 +14,10 @@ from sqlalchemy import text
 
 from app.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from app.metrics import render as render_metrics
-from app.web.errors import UpstreamError, ValidationFailed, error_responses
+from app.web.deps import SessionmakerDep
+from app.web.errors import UpstreamError, ValidationFailed
 from app.web.jsonutil import JSONResponse
-from app.web.openapi import operation_id
+from app.web.openapi import error_responses, operation_id
 
 router = APIRouter(tags=["Operations"], generate_unique_id_function=operation_id)
 
@@ -35,11 +36,10 @@ async def healthz() -> dict[str, str]:
     summary="Readiness: the database answers",
     responses=error_responses(503),
 )
-async def readyz(request: Request) -> dict[str, str]:
-    engine = request.app.state.engine
+async def readyz(sessionmaker: SessionmakerDep) -> dict[str, str]:
     try:
-        async with engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+        async with sessionmaker() as session:
+            await session.execute(text("SELECT 1"))
     except Exception as exc:
         raise UpstreamError(
             "The database is unavailable.", status_code=503, code="database_unavailable"

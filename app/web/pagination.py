@@ -11,6 +11,7 @@ import orjson
 from fastapi import Depends, Query, Request
 from pydantic import BaseModel
 
+from app.web.deps import get_settings_dep
 from app.web.errors import ValidationFailed
 
 DEFAULT_LIMIT = 100
@@ -74,7 +75,7 @@ Pagination = Annotated[PageParams, Depends(page_params)]
 def _origin(request: Request) -> str:
     """Where links point: PUBLIC_BASE_URL, else the request's own origin when its Host is one of
     ALLOWED_HOSTS, else nothing (a relative link): never a host the client made up."""
-    settings = request.app.state.settings
+    settings = get_settings_dep(request)
     if settings.public_base_url:
         return str(settings.public_base_url).rstrip("/")
     if settings.host_is_allowed(request.url.hostname or ""):

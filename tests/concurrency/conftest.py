@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.db.engine import create_sessionmaker
 from app.main import create_app
 from app.models import Organization, User
-from app.providers.client import create_http_client
 from app.settings import Settings
 from tests.factories import Identity, make_identity
 
@@ -34,10 +33,7 @@ async def committed(engine: AsyncEngine, settings: Settings) -> AsyncIterator[Co
     sessionmaker = create_sessionmaker(engine)
     # No test here calls a provider: any outbound call is refused.
     transport = httpx.MockTransport(lambda request: httpx.Response(599))
-    application = create_app(settings, http_transport=transport)
-    application.state.engine = engine
-    application.state.sessionmaker = sessionmaker
-    application.state.http_client = create_http_client(settings, transport)
+    application = create_app(settings, sessionmaker=sessionmaker, http_transport=transport)
     async with sessionmaker() as session:
         identity = await make_identity(session)
         await session.commit()

@@ -18,7 +18,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.main import create_app
-from app.providers.client import create_http_client
 from app.settings import Settings
 from tests.datasets.conftest import StatementLog, Urls, assert_error, create_dataset, create_item
 from tests.factories import Identity, add_key, bearer
@@ -509,10 +508,7 @@ async def test_the_request_size_limit_does_not_apply(
     settings: Settings, sessionmaker: Any, engine: Any, identity: Identity, urls: Urls
 ) -> None:
     small = settings.model_copy(update={"max_request_bytes": 2000})
-    application = create_app(small)
-    application.state.engine = engine
-    application.state.sessionmaker = sessionmaker
-    application.state.http_client = create_http_client(small, None)
+    application = create_app(small, sessionmaker=sessionmaker)
     transport = httpx.ASGITransport(app=application)
     async with httpx.AsyncClient(
         transport=transport, base_url="http://testserver", headers=identity.headers

@@ -8,9 +8,10 @@ import asyncpg
 from fastapi import Query, Request
 from pydantic import BaseModel, Field
 
-from app.auth.dependencies import DatasetRead, DatasetWrite
+from app.auth.dependencies import CanReadDatasets, CanWriteDatasets
+from app.web.methods import refuse_other_methods
 from app.web.pagination import Pagination, page
-from app.web.routing import api_router, method_not_allowed
+from app.web.routing import api_router
 
 router = api_router("/api/environments/{environment_id}/probes", "probes")
 
@@ -22,7 +23,7 @@ class ProbeBody(BaseModel):
 
 @router.get("/")
 async def list_probes(
-    context: DatasetRead,
+    context: CanReadDatasets,
     request: Request,
     pagination: Pagination,
     total: Annotated[int, Query()] = 7,
@@ -32,21 +33,33 @@ async def list_probes(
 
 
 @router.post("/", status_code=201)
-async def create_probe(context: DatasetWrite, body: ProbeBody) -> dict[str, Any]:
+async def create_probe(context: CanWriteDatasets, body: ProbeBody) -> dict[str, Any]:
     return {"name": body.name, "size": body.size, "team": context.team_id}
 
 
-method_not_allowed(
-    router, "/", read_scope=DatasetRead, write_scope=DatasetWrite, allowed=("GET", "POST")
-)
-
-
 @router.get("/boom/")
-async def boom(context: DatasetRead) -> dict[str, Any]:
+async def boom(context: CanReadDatasets) -> dict[str, Any]:
     raise RuntimeError("secret internals: SELECT * FROM users")
 
 
 @router.get("/driver-out-of-step/")
-async def driver_out_of_step(context: DatasetRead) -> dict[str, Any]:
+async def driver_out_of_step(context: CanReadDatasets) -> dict[str, Any]:
     # What asyncpg raises when PostgreSQL goes away in the middle of a statement.
     raise asyncpg.InternalClientError("cannot switch to state 12; another operation is in progress")
+
+
+@router.get("/file-error/")
+async def file_error(context: CanReadDatasets) -> dict[str, Any]:
+    # A bug of ours that happens to be an OSError: nothing to do with the database.
+    with open("/nonexistent/llma-probe.txt", encoding="utf-8") as handle:  # noqa: ASYNC230
+        return {"text": handle.read()}
+
+
+@router.get("/socket-error/")
+async def socket_error(context: CanReadDatasets) -> dict[str, Any]:
+    # A connection error of something other than the database (e.g. a bug in an adapter).
+    raise ConnectionResetError(104, "Connection reset by peer")
+
+
+# Refused methods on every probe path, answered after the caller's checks.
+refuse_other_methods(router, read_scope=CanReadDatasets, write_scope=CanWriteDatasets)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncpg
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.web.handlers import is_connection_failure
 from tests.factories import Identity, add_key, bearer
 
 
@@ -237,3 +239,26 @@ async def test_driver_out_of_step_is_503_not_500(app: object, identity: Identity
     assert response.status_code == 503
     assert response.json()["code"] == "database_unavailable"
     assert "state 12" not in response.text
+
+
+@pytest.mark.parametrize("probe", ["file-error/", "socket-error/"])
+async def test_an_oserror_outside_the_database_is_a_logged_500(
+    app: object, identity: Identity, probe: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        response = await client.get(probes(identity) + probe, headers=identity.headers)
+    assert response.status_code == 500
+    assert response.json()["code"] == "error"
+    assert "nonexistent" not in response.text
+    assert any(record.levelname == "ERROR" for record in caplog.records)
+    assert not any("database unavailable" in record.getMessage() for record in caplog.records)
+
+
+async def test_only_socket_errors_raised_by_the_driver_read_as_an_outage() -> None:
+    with pytest.raises(ConnectionRefusedError) as refused:
+        await asyncpg.connect("postgresql://postgres@127.0.0.1:9/none", timeout=2)
+    assert is_connection_failure(refused.value)
+    with pytest.raises(FileNotFoundError) as missing:
+        open("/nonexistent/llma-probe.txt", encoding="utf-8").close()  # noqa: ASYNC230
+    assert not is_connection_failure(missing.value)

@@ -7,7 +7,10 @@ import time
 import httpx
 
 from app.db.engine import create_engine, create_sessionmaker
+from app.main import create_app
+from app.settings import Settings
 from tests.factories import Identity
+from tests.foundation.probe import router as probe_router
 
 
 async def test_healthz(client: httpx.AsyncClient) -> None:
@@ -21,13 +24,16 @@ async def test_readyz_ok(client: httpx.AsyncClient) -> None:
     assert response.status_code == 200
 
 
-async def test_readyz_503_when_database_unreachable(app: object, client: httpx.AsyncClient) -> None:
+async def test_readyz_503_when_database_unreachable(settings: Settings) -> None:
     # A port nothing listens on stands for a stopped database.
     dead = create_engine("postgresql+asyncpg://postgres@127.0.0.1:9/none")
-    app.state.engine = dead  # type: ignore[attr-defined]
+    app = create_app(settings, sessionmaker=create_sessionmaker(dead))
     started = time.monotonic()
     try:
-        response = await client.get("/readyz")
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+        ) as client:
+            response = await client.get("/readyz")
     finally:
         await dead.dispose()
     assert response.status_code == 503
@@ -36,14 +42,18 @@ async def test_readyz_503_when_database_unreachable(app: object, client: httpx.A
 
 
 async def test_api_answers_503_when_database_unreachable(
-    app: object, client: httpx.AsyncClient, identity: Identity
+    settings: Settings, identity: Identity
 ) -> None:
     dead = create_engine("postgresql+asyncpg://postgres@127.0.0.1:9/none")
-    app.state.sessionmaker = create_sessionmaker(dead)  # type: ignore[attr-defined]
+    app = create_app(settings, sessionmaker=create_sessionmaker(dead))
+    app.include_router(probe_router)
     try:
-        response = await client.get(
-            f"/api/environments/{identity.team.id}/probes/", headers=identity.headers
-        )
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+        ) as client:
+            response = await client.get(
+                f"/api/environments/{identity.team.id}/probes/", headers=identity.headers
+            )
     finally:
         await dead.dispose()
     assert response.status_code == 503

@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.db.engine import create_sessionmaker
 from app.main import create_app
 from app.models import Organization, User
-from app.providers.client import create_http_client
 from app.settings import Settings
 from tests.factories import Identity, make_identity
 from tests.provider_keys.conftest import OPENAI_KEY, base_path, create_key
@@ -146,10 +145,7 @@ async def committed_clients(
 ) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient, Identity, Identity]]:
     """Two teams' clients on an app with real commits, so their requests run concurrently."""
     sessionmaker = create_sessionmaker(engine)
-    application = create_app(settings, http_transport=provider_transport)
-    application.state.engine = engine
-    application.state.sessionmaker = sessionmaker
-    application.state.http_client = create_http_client(settings, provider_transport)
+    application = create_app(settings, sessionmaker=sessionmaker, http_transport=provider_transport)
     async with sessionmaker() as session:
         ours, theirs = await make_identity(session), await make_identity(session)
         await session.commit()

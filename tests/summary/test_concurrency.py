@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.db.engine import create_sessionmaker
 from app.main import create_app
 from app.models import EvaluationRun, Organization, SummaryLease, User
-from app.providers.client import create_http_client
 from app.settings import Settings
 from app.summary.service import cache_key
 from tests.evaluations.helpers import add_provider_key
@@ -44,10 +43,7 @@ async def committed(engine: AsyncEngine, settings: Settings) -> AsyncIterator[Co
     sessionmaker = create_sessionmaker(engine)
     fake = FakeLLM(answer(), delay=0.5)
     transport = httpx.MockTransport(fake)
-    application = create_app(settings, http_transport=transport)
-    application.state.engine = engine
-    application.state.sessionmaker = sessionmaker
-    application.state.http_client = create_http_client(settings, transport)
+    application = create_app(settings, sessionmaker=sessionmaker, http_transport=transport)
     async with sessionmaker() as session:
         identity = await make_identity(session)
         await session.commit()
