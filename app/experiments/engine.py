@@ -11,19 +11,16 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-import httpx
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.crypto import SecretBox
-from app.db.session import transaction
 from app.evaluation_config.repository import EvaluationConfigRepository
 from app.experiments import queue, verdicts
 from app.experiments import work_repository as store
-from app.experiments.calls import ExperimentStopped, Gates, Outcome, call_model
+from app.experiments.calls import ExperimentStopped, Outcome, call_model
 from app.experiments.judge import (
     Verdict,
     generate_request,
@@ -34,6 +31,7 @@ from app.experiments.judge import (
     render_template,
 )
 from app.experiments.keys import KeyUnavailable, Target, generate_target, judge_target
+from app.experiments.runtime import Worker
 from app.models import Evaluation, Experiment
 from app.providers.base import StructuredRequest
 from app.settings import Settings
@@ -41,37 +39,6 @@ from app.settings import Settings
 logger = logging.getLogger("app.experiments")
 PLAN_PAGE_CHUNKS = 50  # chunks planned per transaction
 SETUP_SECONDS = 10.0
-
-
-@dataclass
-class Worker:
-    settings: Settings
-    sessionmaker: async_sessionmaker[AsyncSession]
-    clients: list[httpx.AsyncClient]
-    box: SecretBox
-    gates: Gates
-    setups: dict[uuid.UUID, Setup] = field(default_factory=dict)
-    _turn: int = 0
-
-    @property
-    def client(self) -> httpx.AsyncClient:
-        """The next of the worker's clients, in turn. httpcore's pool scans every connection
-        for every request it places, so one pool with a connection per call in flight cost
-        ~1 ms of CPU per call at 32 in flight (`make bench`); small pools do not."""
-        self._turn = (self._turn + 1) % len(self.clients)
-        return self.clients[self._turn]
-
-    def tx(self) -> Any:
-        return transaction(self.sessionmaker)
-
-    async def fail(self, experiment_id: uuid.UUID, reason: str, calls: Any = ()) -> None:
-        async with self.tx() as session:
-            await store.record_calls(session, list(calls))
-            if await store.stop(session, experiment_id, "failed", reason):
-                logger.warning(
-                    "experiment failed",
-                    extra={"experiment_id": str(experiment_id), "reason": reason},
-                )
 
 
 async def plan(worker: Worker, experiment_id: uuid.UUID) -> None:

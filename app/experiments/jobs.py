@@ -29,6 +29,7 @@ from app.db.engine import connect_kwargs, create_engine, create_sessionmaker
 from app.experiments import engine, queue
 from app.experiments.calls import Gates
 from app.experiments.metrics import JOBS
+from app.experiments.runtime import Worker
 from app.providers.client import create_http_client
 from app.settings import Settings
 
@@ -49,7 +50,7 @@ def _job_slots(settings: Settings) -> tuple[int, int]:
     return batch, max(2 * batch, 2 * concurrency)
 
 
-def build_queue_manager(connection: asyncpg.Connection, worker: engine.Worker) -> QueueManager:
+def build_queue_manager(connection: asyncpg.Connection, worker: Worker) -> QueueManager:
     manager = QueueManager(Queries(AsyncpgDriver(connection)))
 
     async def guarded(kind: str, job: Job, work: object) -> None:
@@ -97,7 +98,7 @@ async def run_worker(
         )
         sessionmaker = create_sessionmaker(own_engine)
     clients = [client] if client is not None else _own_clients(settings)
-    worker = engine.Worker(
+    worker = Worker(
         settings, sessionmaker, clients, box or build_secret_box(settings), Gates(settings)
     )
     connection = await asyncpg.connect(**connect_kwargs(database_url))
@@ -127,7 +128,7 @@ async def run_worker(
 
 
 def _own_clients(settings: Settings) -> list[httpx.AsyncClient]:
-    """One client per CONNECTIONS_PER_CLIENT calls in flight (see engine.Worker.client)."""
+    """One client per CONNECTIONS_PER_CLIENT calls in flight (see Worker.client)."""
     count = -(-settings.experiment_worker_concurrency // CONNECTIONS_PER_CLIENT)
     return [create_http_client(settings, keepalive=CONNECTIONS_PER_CLIENT) for _ in range(count)]
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import LLMProviderKey, SummaryCacheEntry
-from app.web.errors import install_error_handlers
+from app.web.handlers import install_error_handlers
 from tests.evaluations.helpers import add_provider_key, create_evaluation, evaluations_url
 from tests.factories import Identity, add_key, bearer, make_identity
 from tests.summary.conftest import Seeded, seed_runs, summary_url, with_settings
