@@ -24,6 +24,12 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         settings = settings.model_copy(update={"experiment_worker_concurrency": args.concurrency})
     check_serve_settings(settings)  # production: DATABASE_URL and ENCRYPTION_KEYS, named
     url = resolve_database_url(settings)
+    if args.metrics_port is not None:
+        # The worker serves no HTTP of its own: its Prometheus series (jobs by kind and final
+        # state, provider calls by provider and outcome, call latency) get a port of their own.
+        from prometheus_client import start_http_server
+
+        start_http_server(args.metrics_port, addr=args.metrics_host)
 
     async def work() -> None:
         stop = asyncio.Event()
@@ -47,4 +53,11 @@ def register(command: CommandFactory) -> None:
         default=None,
         help="provider calls in flight at once (default: EXPERIMENT_WORKER_CONCURRENCY)",
     )
+    worker.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve this worker's Prometheus metrics on this port (default: not served)",
+    )
+    worker.add_argument("--metrics-host", default="0.0.0.0", help="address for --metrics-port")
     worker.set_defaults(handler=cmd_worker)
