@@ -1,4 +1,5 @@
-"""Wire models of experiments: create bodies, the experiment, its results, calls, comparison."""
+"""Wire models of experiments: create bodies, the experiment, its results, calls, comparison,
+and their renderers (an experiment, a result or a ledger row → its response body)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from app.auth.users import UserBasic
+from app.auth.users import UserBasic, render_user, user_row
+from app.models import DatasetItem, Evaluation, Experiment, ExperimentCall, ExperimentResult
 from app.web.schemas import APIModel, Timestamp
 
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -170,3 +172,112 @@ class EvaluationRunStarted(APIModel):
     status: Literal["started"]
     evaluation: EvaluationRef
     target_event_id: uuid.UUID
+
+
+# --- renderers -------------------------------------------------------------------------------
+
+
+def experiment_read(
+    experiment: Experiment,
+    counts: dict[tuple[uuid.UUID, uuid.UUID], dict[str, int]],
+    usage: list[dict[str, Any]],
+    names: dict[uuid.UUID, str],
+) -> dict[str, Any]:
+    """An experiment with its per-evaluation tallies (`counts` by (experiment, evaluation))."""
+    tallies = []
+    done = errored = 0
+    for evaluation_id in experiment.evaluation_ids:
+        tally = counts[(experiment.id, evaluation_id)]
+        done += sum(tally.values())
+        errored += tally["error"]
+        judged = tally["pass"] + tally["fail"]
+        tallies.append(
+            {
+                "evaluation_id": evaluation_id,
+                "name": names.get(evaluation_id),
+                "pass": tally["pass"],
+                "fail": tally["fail"],
+                "na": tally["na"],
+                "error": tally["error"],
+                "pass_rate": tally["pass"] / judged if judged else None,
+            }
+        )
+    return {
+        "id": experiment.id,
+        "name": experiment.name,
+        "dataset": experiment.dataset_id,
+        "evaluations": experiment.evaluation_ids,
+        "metadata": experiment.metadata_,
+        "generate": experiment.generate,
+        "status": experiment.status,
+        "status_reason": experiment.status_reason,
+        "progress": {"total": experiment.total_pairs, "done": done, "errored": errored},
+        "results": tallies,
+        "usage": usage,
+        "created_at": experiment.created_at,
+        "started_at": experiment.started_at,
+        "finished_at": experiment.finished_at,
+        "created_by": render_user(user_row(experiment.created_by)),
+        "team": experiment.team_id,
+    }
+
+
+def result_read(row: ExperimentResult) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "dataset_item": row.dataset_item_id,
+        "evaluation": row.evaluation_id,
+        "generated_output": row.generated_output,
+        "verdict": row.verdict,
+        "reasoning": row.reasoning,
+        "error": row.error,
+        "latency_ms": row.latency_ms,
+        "input_tokens": row.input_tokens,
+        "output_tokens": row.output_tokens,
+        "created_at": row.created_at,
+    }
+
+
+def call_read(row: ExperimentCall) -> dict[str, Any]:
+    """A ledger row: its own columns (never the key itself), item and evaluation by id."""
+    return {
+        **{column: getattr(row, column) for column in CallRead.model_fields if hasattr(row, column)},
+        "dataset_item": row.dataset_item_id,
+        "evaluation": row.evaluation_id,
+    }
+
+
+def regressed_read(row: Any) -> dict[str, Any]:
+    """A (dataset item, evaluation, base reasoning, head reasoning) row that went pass→fail."""
+    item, evaluation, base_reasoning, head_reasoning = row
+    return {
+        "dataset_item": item,
+        "evaluation": evaluation,
+        "base_reasoning": base_reasoning,
+        "head_reasoning": head_reasoning,
+    }
+
+
+def comparison_read(
+    base: uuid.UUID,
+    head: uuid.UUID,
+    evaluations: list[dict[str, Any]],
+    regressed_items: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "base": base,
+        "head": head,
+        "evaluations": evaluations,
+        "regressed_items": regressed_items,
+    }
+
+
+def evaluation_run_started(
+    experiment: Experiment, evaluation: Evaluation, item: DatasetItem
+) -> dict[str, Any]:
+    return {
+        "workflow_id": str(experiment.id),
+        "status": "started",
+        "evaluation": {"id": evaluation.id, "name": evaluation.name},
+        "target_event_id": item.id,
+    }

@@ -1,4 +1,5 @@
-"""Experiment rules: what may be started, how one reads back, cancelling, comparing.
+"""Experiment rules that need the database: what may be started (an experiment, or PostHog's
+one-item evaluation run), how experiments read back, cancelling, results, the ledger, comparing.
 
 Starting never waits on a provider: the request stores the experiment and puts its planning
 job on the queue in the same transaction, and answers 201 with status `queued`.
@@ -9,17 +10,28 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Annotated, Any
 
-from app.auth.users import render_user, user_row
-from app.experiments import queue
+from fastapi import Depends
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.dependencies import TeamContext
+from app.db.session import SessionDep
+from app.experiments import queue, rules
 from app.experiments.repository import ExperimentRepository
-from app.experiments.schemas import ExperimentCreate
-from app.experiments.stats import mcnemar_exact, wilson_interval
+from app.experiments.schemas import (
+    EvaluationRunStart,
+    ExperimentCreate,
+    call_read,
+    evaluation_run_started,
+    experiment_read,
+    regressed_read,
+    result_read,
+)
 from app.models import Experiment
 from app.web.errors import NotFound, ValidationFailed
-
-VERDICTS = ("pass", "fail", "na", "error")
+from app.web.pagination import PageParams, decode_cursor
 
 
 def parse_id(raw: str) -> uuid.UUID:
@@ -29,7 +41,153 @@ def parse_id(raw: str) -> uuid.UUID:
         raise NotFound() from None
 
 
-async def start(
+@dataclass
+class Rows:
+    """A page of rendered rows: the total, the rows, and where a keyset page goes next."""
+
+    count: int
+    results: list[dict[str, Any]]
+    next_position: list[Any] | None = None
+
+
+@dataclass
+class ComparisonRows:
+    """The comparison of two experiments, its regressed items one page of them."""
+
+    base: uuid.UUID
+    head: uuid.UUID
+    evaluations: list[dict[str, Any]] = field(default_factory=list)
+    regressed: Rows = field(default_factory=lambda: Rows(0, []))
+
+
+class ExperimentService:
+    """Experiments of the team each call names, in the request's session."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def _repo(self, context: TeamContext) -> ExperimentRepository:
+        return ExperimentRepository(self.session, context.team_id)
+
+    @staticmethod
+    async def _experiment(repo: ExperimentRepository, experiment_id: uuid.UUID) -> Experiment:
+        found = await repo.get(experiment_id)
+        if found is None:
+            raise NotFound()
+        return found
+
+    async def create(self, context: TeamContext, body: ExperimentCreate) -> dict[str, Any]:
+        repo = self._repo(context)
+        experiment = await _start(repo, body, context.user_id)
+        return await _render(repo, await self._experiment(repo, experiment.id))
+
+    async def start_run(self, context: TeamContext, body: EvaluationRunStart) -> dict[str, Any]:
+        """PostHog's single-target run: a one-item experiment with one evaluation."""
+        repo = self._repo(context)
+        evaluation = (await repo.live_evaluations([body.evaluation_id])).get(body.evaluation_id)
+        if evaluation is None:
+            raise NotFound(f"Evaluation {body.evaluation_id} not found")
+        item = await repo.live_item(body.target_event_id)
+        if item is None:
+            raise NotFound(f"Event {body.target_event_id} not found")
+        create = ExperimentCreate(
+            dataset=item.dataset_id, evaluations=[evaluation.id], name="Manual evaluation"
+        )
+        experiment = await _start(repo, create, context.user_id, item_id=item.id)
+        return evaluation_run_started(experiment, evaluation, item)
+
+    async def page(
+        self,
+        context: TeamContext,
+        dataset: uuid.UUID | None,
+        status: str | None,
+        params: PageParams,
+    ) -> Rows:
+        repo = self._repo(context)
+        count, rows = await repo.page(dataset, status, params.limit, params.offset)
+        return Rows(count, await render_many(repo, rows))
+
+    async def retrieve(self, context: TeamContext, raw_id: str) -> dict[str, Any]:
+        repo = self._repo(context)
+        return await _render(repo, await self._experiment(repo, parse_id(raw_id)))
+
+    async def cancel(self, context: TeamContext, raw_id: str) -> dict[str, Any]:
+        """Stop dispatching; verdicts already written stay."""
+        repo = self._repo(context)
+        experiment = await self._experiment(repo, parse_id(raw_id))
+        await repo.cancel(experiment.id)
+        return await _render(repo, await self._experiment(repo, experiment.id))
+
+    async def results(
+        self,
+        context: TeamContext,
+        raw_id: str,
+        verdict: str | None,
+        evaluation: uuid.UUID | None,
+        params: PageParams,
+        cursor: str | None,
+    ) -> Rows:
+        """Verdicts in id order, paged by offset, or by keyset when a cursor is given."""
+        repo = self._repo(context)
+        experiment = await self._experiment(repo, parse_id(raw_id))
+        after = None
+        if cursor is not None:
+            if params.offset:
+                raise ValidationFailed("Use either cursor or offset.", code="invalid", attr="cursor")
+            if cursor:
+                try:
+                    after = uuid.UUID(str(decode_cursor(cursor, 1)[0]))
+                except ValueError:
+                    raise ValidationFailed(
+                        "Invalid cursor.", code="invalid", attr="cursor"
+                    ) from None
+        count, rows = await repo.results(
+            experiment.id, verdict, evaluation, params.limit, params.offset, after
+        )
+        more = cursor is not None and len(rows) == params.limit
+        return Rows(count, [result_read(row) for row in rows], [str(rows[-1].id)] if more else None)
+
+    async def calls(self, context: TeamContext, raw_id: str, params: PageParams) -> Rows:
+        repo = self._repo(context)
+        experiment = await self._experiment(repo, parse_id(raw_id))
+        count, rows = await repo.calls(experiment.id, params.limit, params.offset)
+        return Rows(count, [call_read(row) for row in rows])
+
+    async def compare(
+        self, context: TeamContext, base_id: uuid.UUID, head_id: uuid.UUID, params: PageParams
+    ) -> ComparisonRows:
+        """Per evaluation of the base: pass rates with Wilson 95 % intervals, the paired view,
+        and one page of the (item, evaluation) pairs that went pass→fail."""
+        repo = self._repo(context)
+        experiments = []
+        for attr, value in (("base", base_id), ("head", head_id)):
+            found = await repo.get(value)
+            if found is None:
+                raise ValidationFailed("Experiment not found.", code="invalid", attr=attr)
+            experiments.append(found)
+        base = experiments[0]
+        base_counts = {(e, v): c for _, e, v, c in await repo.tallies([base_id])}
+        head_counts = {(e, v): c for _, e, v, c in await repo.tallies([head_id])}
+        pairs: dict[uuid.UUID, dict[tuple[str, str], int]] = defaultdict(dict)
+        for evaluation_id, before, after, count in await repo.paired_counts(base_id, head_id):
+            pairs[evaluation_id][(before, after)] = count
+        names = await repo.evaluation_names(base.evaluation_ids)
+        evaluations = [
+            rules.compared(
+                evaluation_id,
+                names.get(evaluation_id),
+                base_counts,
+                head_counts,
+                pairs.get(evaluation_id, {}),
+            )
+            for evaluation_id in base.evaluation_ids
+        ]
+        count, rows = await repo.regressed(base_id, head_id, params.limit, params.offset)
+        regressed = Rows(count, [regressed_read(row) for row in rows])
+        return ComparisonRows(base_id, head_id, evaluations, regressed)
+
+
+async def _start(
     repo: ExperimentRepository,
     body: ExperimentCreate,
     user_id: int,
@@ -75,7 +233,7 @@ async def start(
     return experiment
 
 
-async def render(repo: ExperimentRepository, experiment: Experiment) -> dict[str, Any]:
+async def _render(repo: ExperimentRepository, experiment: Experiment) -> dict[str, Any]:
     return (await render_many(repo, [experiment]))[0]
 
 
@@ -88,110 +246,16 @@ async def render_many(
     update (one hot row serialised all verdict writes: half the throughput in `make bench`).
     """
     ids = [experiment.id for experiment in experiments]
-    counts: dict[tuple[uuid.UUID, uuid.UUID], dict[str, int]] = defaultdict(
-        lambda: dict.fromkeys(VERDICTS, 0)
-    )
-    for experiment_id, evaluation_id, verdict, count in await repo.tallies(ids):
-        counts[(experiment_id, evaluation_id)][verdict] = count
-    usage: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
-    for experiment_id, provider, calls, tokens_in, tokens_out in await repo.usage(ids):
-        usage[experiment_id].append(
-            {
-                "provider": provider,
-                "calls": calls,
-                "input_tokens": tokens_in,
-                "output_tokens": tokens_out,
-            }
-        )
+    counts = rules.tallies(await repo.tallies(ids))
+    usage = rules.usage(await repo.usage(ids))
     names = await repo.evaluation_names(
         list({e for experiment in experiments for e in experiment.evaluation_ids})
     )
-    return [_render(experiment, counts, usage[experiment.id], names) for experiment in experiments]
+    return [experiment_read(e, counts, usage[e.id], names) for e in experiments]
 
 
-def _render(
-    experiment: Experiment,
-    counts: dict[tuple[uuid.UUID, uuid.UUID], dict[str, int]],
-    usage: list[dict[str, Any]],
-    names: dict[uuid.UUID, str],
-) -> dict[str, Any]:
-    tallies = []
-    done = errored = 0
-    for evaluation_id in experiment.evaluation_ids:
-        tally = counts[(experiment.id, evaluation_id)]
-        done += sum(tally.values())
-        errored += tally["error"]
-        judged = tally["pass"] + tally["fail"]
-        tallies.append(
-            {
-                "evaluation_id": evaluation_id,
-                "name": names.get(evaluation_id),
-                "pass": tally["pass"],
-                "fail": tally["fail"],
-                "na": tally["na"],
-                "error": tally["error"],
-                "pass_rate": tally["pass"] / judged if judged else None,
-            }
-        )
-    return {
-        "id": experiment.id,
-        "name": experiment.name,
-        "dataset": experiment.dataset_id,
-        "evaluations": experiment.evaluation_ids,
-        "metadata": experiment.metadata_,
-        "generate": experiment.generate,
-        "status": experiment.status,
-        "status_reason": experiment.status_reason,
-        "progress": {"total": experiment.total_pairs, "done": done, "errored": errored},
-        "results": tallies,
-        "usage": usage,
-        "created_at": experiment.created_at,
-        "started_at": experiment.started_at,
-        "finished_at": experiment.finished_at,
-        "created_by": render_user(user_row(experiment.created_by)),
-        "team": experiment.team_id,
-    }
+def experiment_service(session: SessionDep) -> ExperimentService:
+    return ExperimentService(session)
 
 
-async def compare(
-    repo: ExperimentRepository, base: Experiment, head: Experiment
-) -> list[dict[str, Any]]:
-    """Per evaluation of the base: pass rates with Wilson 95 % intervals, and the paired view."""
-    base_counts = {(e, v): c for _, e, v, c in await repo.tallies([base.id])}
-    head_counts = {(e, v): c for _, e, v, c in await repo.tallies([head.id])}
-    pairs: dict[uuid.UUID, dict[tuple[str, str], int]] = defaultdict(dict)
-    for evaluation_id, before, after, count in await repo.paired_counts(base.id, head.id):
-        pairs[evaluation_id][(before, after)] = count
-    names = await repo.evaluation_names(base.evaluation_ids)
-    out = []
-    for evaluation_id in base.evaluation_ids:
-        sides = []
-        for counts in (base_counts, head_counts):
-            passes = counts.get((evaluation_id, "pass"), 0)
-            judged = passes + counts.get((evaluation_id, "fail"), 0)
-            sides.append(
-                (passes / judged if judged else None, wilson_interval(passes, judged), judged)
-            )
-        table = pairs.get(evaluation_id, {})
-        regressed, improved = table.get(("pass", "fail"), 0), table.get(("fail", "pass"), 0)
-        stayed = table.get(("pass", "pass"), 0) + table.get(("fail", "fail"), 0)
-        paired = regressed + improved + stayed
-        out.append(
-            {
-                "evaluation_id": evaluation_id,
-                "name": names.get(evaluation_id),
-                "base_pass_rate": sides[0][0],
-                "base_ci95": sides[0][1],
-                "base_judged": sides[0][2],
-                "head_pass_rate": sides[1][0],
-                "head_ci95": sides[1][1],
-                "head_judged": sides[1][2],
-                "paired": paired,
-                "paired_difference": (improved - regressed) / paired if paired else None,
-                "regressed": regressed,
-                "improved": improved,
-                "stayed": stayed,
-                "p_value": mcnemar_exact(regressed, improved),
-            }
-        )
-    return out
+ExperimentServiceDep = Annotated[ExperimentService, Depends(experiment_service)]
