@@ -240,8 +240,9 @@ def result_read(row: ExperimentResult) -> dict[str, Any]:
 
 def call_read(row: ExperimentCall) -> dict[str, Any]:
     """A ledger row: its own columns (never the key itself), item and evaluation by id."""
+    columns = [column for column in CallRead.model_fields if hasattr(row, column)]
     return {
-        **{column: getattr(row, column) for column in CallRead.model_fields if hasattr(row, column)},
+        **{column: getattr(row, column) for column in columns},
         "dataset_item": row.dataset_item_id,
         "evaluation": row.evaluation_id,
     }

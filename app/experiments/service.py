@@ -133,7 +133,9 @@ class ExperimentService:
         after = None
         if cursor is not None:
             if params.offset:
-                raise ValidationFailed("Use either cursor or offset.", code="invalid", attr="cursor")
+                raise ValidationFailed(
+                    "Use either cursor or offset.", code="invalid", attr="cursor"
+                )
             if cursor:
                 try:
                     after = uuid.UUID(str(decode_cursor(cursor, 1)[0]))
