@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends
@@ -52,12 +52,12 @@ class Rows:
 
 @dataclass
 class ComparisonRows:
-    """The comparison of two experiments, its regressed items one page of them."""
+    """The comparison of two experiments: per-evaluation rows, one page of regressed items."""
 
     base: uuid.UUID
     head: uuid.UUID
-    evaluations: list[dict[str, Any]] = field(default_factory=list)
-    regressed: Rows = field(default_factory=lambda: Rows(0, []))
+    evaluations: list[dict[str, Any]]
+    regressed: Rows
 
 
 class ExperimentService:
