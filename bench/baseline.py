@@ -166,7 +166,7 @@ def dataset(row: Any) -> dict[str, Any]:
         "deleted": row[6],
         "created_by": user(row, 8),
         "team": row[7],
-        "item_count": row[17],
+        "item_count": row[17],  # the service's sum of count shards (DATASET_SEARCH)
     }
 
 

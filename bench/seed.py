@@ -260,10 +260,17 @@ async def _load_items(
                 "dataset_items", records=chunk, columns=ITEM_COLUMNS
             )
     await connection.execute("SET session_replication_role = origin")
-    # The replica role skipped the triggers that keep `datasets.item_count` too.
+    # The replica role skipped the triggers that keep `dataset_item_counts` too: the team's
+    # datasets get their fresh count in shard 0, their other shards cleared.
     await connection.execute(
-        "UPDATE datasets d SET item_count = (SELECT count(*) FROM dataset_items i "
-        "WHERE i.dataset_id = d.id AND NOT i.deleted) WHERE d.team_id = $1",
+        "DELETE FROM dataset_item_counts c USING datasets d "
+        "WHERE d.id = c.dataset_id AND d.team_id = $1",
+        team_id,
+    )
+    await connection.execute(
+        "INSERT INTO dataset_item_counts (dataset_id, shard, n) "
+        "SELECT d.id, 0, (SELECT count(*) FROM dataset_items i "
+        "WHERE i.dataset_id = d.id AND NOT i.deleted) FROM datasets d WHERE d.team_id = $1",
         team_id,
     )
     for index in indexes:
@@ -275,6 +282,7 @@ async def _vacuum(connection: asyncpg.Connection) -> None:
     # VACUUM sets the visibility map: without it the count is no index-only scan.
     await connection.execute("VACUUM (ANALYZE) dataset_items")
     await connection.execute("VACUUM (ANALYZE) datasets")
+    await connection.execute("VACUUM (ANALYZE) dataset_item_counts")
 
 
 async def _seed(connection: asyncpg.Connection) -> tuple[int, dt.datetime]:

@@ -15,10 +15,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
+from sqlalchemy import BigInteger, cast, func, select
 
 from app.auth.users import USER_COLUMNS, render_user
 from app.db.wire import as_text, as_timestamp, fragment
-from app.models import Dataset, DatasetItem
+from app.models import Dataset, DatasetItem, DatasetItemCount
 
 
 def json_text(value: Any) -> str:
@@ -30,6 +31,17 @@ def json_text(value: Any) -> str:
         return json.dumps(value)
 
 
+# The sum of the dataset's count shards (`DatasetItemCount`): at most 16 primary-key index rows.
+ITEM_COUNT = (
+    func.coalesce(
+        select(cast(func.sum(DatasetItemCount.n), BigInteger))
+        .where(DatasetItemCount.dataset_id == Dataset.id)
+        .correlate(Dataset)
+        .scalar_subquery(),
+        0,
+    )
+).label("item_count")
+
 DATASET_COLUMNS = (
     as_text(Dataset.id, "id"),
     Dataset.name,
@@ -40,7 +52,7 @@ DATASET_COLUMNS = (
     Dataset.deleted,
     Dataset.team_id,
     *USER_COLUMNS,
-    Dataset.item_count,
+    ITEM_COUNT,
 )
 
 

@@ -6,7 +6,17 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import Computed, ForeignKey, Index, LargeBinary, String, Text, text
+from sqlalchemy import (
+    BigInteger,
+    Computed,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -45,9 +55,24 @@ class Dataset(TimestampMixin, Base):
         ForeignKey("users.id", ondelete="SET NULL"), default=None
     )
     created_by: Mapped[User | None] = relationship(lazy="raise")
-    # Live items of the dataset, kept by statement-level triggers on dataset_items (migration
-    # b5_bulk_items) in the writing transaction: lists read it instead of counting rows.
-    item_count: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+
+
+class DatasetItemCount(Base):
+    """A share of a dataset's live-item count: the dataset's count is the sum of its shards.
+
+    Statement-level triggers on dataset_items (migrations b5_bulk_items, b7_item_count_shards)
+    add each statement's delta, in the writing transaction, to shard `pg_backend_pid() % 16`:
+    concurrent writers of one dataset mostly lock different rows. Lists read the sum
+    (`app.datasets.serializers.ITEM_COUNT`) instead of counting items.
+    """
+
+    __tablename__ = "dataset_item_counts"
+
+    dataset_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True
+    )
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
 
 
 class DatasetItem(TimestampMixin, Base):
